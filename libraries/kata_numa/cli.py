@@ -148,7 +148,11 @@ def host_lines(topology: HostTopology, classes: Sequence[str] = GPU_CLASSES) -> 
 def _pinning(args: argparse.Namespace) -> dict | list[str]:
     access = _access(args)
     summary = analyse_pinning(read_threads(access, args.pid), read_host_topology(access))
-    return pinning_as_json(summary) if args.json else pinning_lines(summary)
+    if args.json:
+        return pinning_as_json(summary)
+    for note in (f"method: {summary.method} ({summary.method_note})", *summary.notes):
+        print(f"note: {note}", file=sys.stderr)
+    return pinning_lines(summary)
 
 
 def _qemu_args(args: argparse.Namespace) -> dict | list[str]:
