@@ -1,6 +1,6 @@
 import pytest
-from conftest import GUEST
 
+from conftest import GUEST
 from kata_numa.errors import InputError
 from kata_numa.guest import guest_report_as_json, parse_guest_report
 
@@ -43,7 +43,7 @@ def test_extra_keys_noise_and_gapped_guest_nodes_are_kept():
 
 
 def test_missing_numa_online_is_a_clear_error_quoting_the_output():
-    with pytest.raises(InputError, match="no 'numa_online:' line.*node0_cpus: 4"):
+    with pytest.raises(InputError, match=r"no 'numa_online:' line.*node0_cpus: 4"):
         load("guest-report-no-online.txt")
 
 

@@ -1,6 +1,6 @@
 import pytest
-from conftest import host_access
 
+from conftest import host_access
 from kata_numa.placement import (
     METHOD_AFFINITY,
     METHOD_NAME,
@@ -108,7 +108,7 @@ def test_vcpu_mapping_catches_a_vcpu_on_the_wrong_node():
     summary = analyse_pinning(ProcessThreads(4100, swapped), read_host_topology(access))
     bad = [m for m in map_vcpus(summary, cmdline, read_host_topology(access)) if not m.ok]
     assert [m.vcpu for m in bad] == [0]
-    assert "vCPU 0 (tid 4110): expected CPUs of host node(s) 0 (0-31,64-95), found 40" == bad[0].problem
+    assert bad[0].problem == "vCPU 0 (tid 4110): expected CPUs of host node(s) 0 (0-31,64-95), found 40"
 
 
 def test_thread_states_spanning_and_not_placed_yet():

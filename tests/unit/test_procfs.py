@@ -1,6 +1,6 @@
 import pytest
-from conftest import host_access
 
+from conftest import host_access
 from kata_numa.errors import InputError
 from kata_numa.procfs import (
     ProcessMatch,
@@ -27,7 +27,7 @@ def test_a_truncated_id_matches_nothing():
 
 def test_two_qemus_for_one_id_is_an_error_listing_both():
     argv = ("/usr/bin/qemu-system-x86_64", "-name", "sandbox-abc")
-    with pytest.raises(InputError, match="2 QEMU processes: 1 .*, 2 "):
+    with pytest.raises(InputError, match=r"2 QEMU processes: 1 .*, 2 "):
         select_sandbox_qemu([ProcessMatch(1, argv), ProcessMatch(2, argv)], "abc")
 
 

@@ -1,6 +1,6 @@
 import pytest
-from conftest import CMDLINES
 
+from conftest import CMDLINES
 from kata_numa.errors import InputError
 from kata_numa.qemu import (
     argv_from_cmdline,

@@ -2,8 +2,8 @@ import filecmp
 from pathlib import Path
 
 import pytest
-from conftest import HOSTS, TOPOLOGIES, host_access
 
+from conftest import HOSTS, TOPOLOGIES, host_access
 from kata_numa.errors import InputError
 from kata_numa.sim.topology import load_topology
 from kata_numa.sysfs import normalise_bdf, parse_host_topology, read_host_topology, sysfs_value
