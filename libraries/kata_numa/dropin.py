@@ -198,6 +198,7 @@ class DropIn:
         self.backup_path = posixpath.join(config.backup_dir, name)
         self.saved: SavedFile | None = None
         self.installed = False
+        self.created_dirs: list[str] = []
 
     def install(self, text: str) -> None:
         """Validates ``text`` and puts it in place atomically, keeping any file it replaces."""
@@ -205,6 +206,9 @@ class DropIn:
         if stamp_run_id(text) is None:
             raise InputError(f"drop-in {self.name} lacks the suite's header line; render it with render_dropin")
         if not self.installed:
+            self.created_dirs = [
+                d for d in (self.config.backup_dir, self.config.config_d) if access_lacks(self.access, d)
+            ]
             self.saved = self._save_existing()
         self.access.write_file(self.path, text.encode(), mode=0o644, temp_dir=self.config.directory)
         self.installed = True
@@ -230,10 +234,19 @@ class DropIn:
             self.access.write_file(self.path, self.saved.data, mode=self.saved.mode, temp_dir=self.config.directory)
             if self.access.stat(self.backup_path) is not None:
                 self.access.remove(self.backup_path)
+            self.access.remove_empty_dir(self.config.backup_dir)
             self.saved = None
         elif self.installed:
             remove_dropin(self.access, self.config, self.path)
+        for directory in self.created_dirs:
+            self.access.remove_empty_dir(directory)  # only if nobody else put a file there meanwhile
+        self.created_dirs = []
         self.installed = False
+
+
+def access_lacks(access: HostAccess, path: str) -> bool:
+    """True when ``path`` does not exist on the node."""
+    return access.stat(path) is None
 
 
 def find_leftovers(access: HostAccess, config: ActiveConfig) -> list[tuple[str, str]]:
@@ -255,6 +268,7 @@ def clean_leftover(access: HostAccess, config: ActiveConfig, path: str) -> str:
     if backup is not None and backup.kind == "file":
         access.write_file(path, access.read_bytes(backup_path), mode=backup.mode, temp_dir=config.directory)
         access.remove(backup_path)
+        access.remove_empty_dir(config.backup_dir)
         return f"restored {path} from {backup_path}"
     remove_dropin(access, config, path)
     return f"removed {path}"

@@ -6,8 +6,9 @@ connection and the simulated node's directory tree all look alike:
 * ``run(argv)`` runs one command given as an argv list (never a shell string);
 * ``read_files(patterns)`` expands glob patterns and returns node path -> text
   for every readable match, in ONE operation (one round trip on a remote node);
-* ``read_bytes``, ``stat``, ``write_file`` (atomic) and ``remove`` serve the
-  drop-in code, which must restore files byte for byte.
+* ``read_bytes``, ``stat``, ``write_file`` (atomic), ``remove`` and
+  ``remove_empty_dir`` serve the drop-in code, which must leave the node as
+  it found it, byte for byte.
 
 Paths are always node paths (``/sys/devices/system/node/online``). A root
 prefix maps them into a directory tree, so fixtures and the simulated node are
@@ -113,6 +114,10 @@ class HostAccess(ABC):
     @abstractmethod
     def remove(self, path: str) -> None:
         """Removes one file (not a directory)."""
+
+    @abstractmethod
+    def remove_empty_dir(self, path: str) -> bool:
+        """Removes a directory only if it is empty; returns whether it was removed."""
 
     def read_text(self, path: str) -> str:
         """Returns the text of one file; a missing file is a HostAccessError naming it."""
@@ -317,6 +322,16 @@ class LocalHostAccess(HostAccess):
             return
         except OSError as error:
             raise HostAccessError(f"cannot remove {path} on {self.description}: {error.strerror}") from error
+
+    def remove_empty_dir(self, path: str) -> bool:
+        local = self.local_path(path)
+        if self.sudo:
+            return self.run(["rmdir", "--", local]).ok
+        try:
+            os.rmdir(local)
+        except OSError:
+            return False
+        return True
 
 
 def _discard(path: str) -> None:
