@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .cpuset import parse_cpulist
+from .cpuset import format_cpulist, parse_cpulist
 from .errors import InputError
 from .sysfs import normalise_bdf
+from .verdict import Verdict
 
 _NODE_KEY = re.compile(r"^node(\d+)_(cpus|mem_kb|cpulist|distance)$")
 _GPU_KEY = re.compile(r"^gpu_(.+)_numa$")
@@ -160,3 +161,59 @@ def guest_report_as_json(report: GuestReport) -> dict:
         "distances": {str(k): list(v) for k, v in sorted(report.distances.items())},
         "extra": dict(report.extra),
     }
+
+
+# -- checks ---------------------------------------------------------------------
+
+_LAYOUT_HEADERS = ("guest node", "vCPUs", "MemTotal kB")
+
+
+def layout_rows(report: GuestReport) -> tuple[tuple[object, ...], ...]:
+    """One row per online guest node: vCPUs and memory."""
+    return tuple((n, report.cpus.get(n, "-"), report.mem_kb.get(n, "-")) for n in sorted(report.online))
+
+
+def check_node_count(report: GuestReport, expected: int) -> Verdict:
+    """The guest reports exactly ``expected`` online NUMA nodes."""
+    ok = report.node_count == expected
+    seen = f"{report.node_count} NUMA node(s) ({format_cpulist(report.online)})"
+    message = f"guest exposes {seen}" if ok else f"expected {expected} guest NUMA node(s), found {seen}"
+    return Verdict(ok, message, _LAYOUT_HEADERS, layout_rows(report))
+
+
+def check_memory_on_every_node(report: GuestReport) -> Verdict:
+    """Every online guest node reports a positive MemTotal."""
+    empty = [n for n in sorted(report.online) if report.mem_kb.get(n, 0) <= 0]
+    if empty:
+        return Verdict(
+            False, f"guest nodes {format_cpulist(empty)} report no memory", _LAYOUT_HEADERS, layout_rows(report)
+        )
+    return Verdict(True, "every guest node has memory", _LAYOUT_HEADERS, layout_rows(report))
+
+
+def check_total_memory_at_least(report: GuestReport, mib: int) -> Verdict:
+    """The guest's MemTotal summed over nodes is at least ``mib`` MiB."""
+    total_mib = report.total_mem_kb / 1024
+    ok = total_mib >= mib
+    message = f"guest memory totals {total_mib:.0f} MiB, {'at least' if ok else 'less than'} the {mib} MiB asked for"
+    return Verdict(ok, message, _LAYOUT_HEADERS, layout_rows(report))
+
+
+def check_total_cpus_at_least(report: GuestReport, count: int) -> Verdict:
+    """The guest reports at least ``count`` vCPUs over all nodes."""
+    ok = report.total_cpus >= count
+    message = f"guest reports {report.total_cpus} vCPUs, {'at least' if ok else 'fewer than'} the {count} asked for"
+    return Verdict(ok, message, _LAYOUT_HEADERS, layout_rows(report))
+
+
+def check_gpus_on_node(report: GuestReport, guest_node: int) -> Verdict:
+    """Every guest GPU reports NUMA node ``guest_node``; no GPU at all fails."""
+    rows = tuple((bdf, "-1" if node is None else node) for bdf, node in sorted(report.gpus.items()))
+    headers = ("guest GPU", "NUMA node")
+    if not report.gpus:
+        return Verdict(False, "the guest reports no GPU (no gpu_<bdf>_numa line)", headers, rows)
+    wrong = {bdf: node for bdf, node in report.gpus.items() if node != guest_node}
+    if wrong:
+        listed = ", ".join(f"{bdf} on {'-1' if n is None else n}" for bdf, n in sorted(wrong.items()))
+        return Verdict(False, f"expected every guest GPU on guest node {guest_node}, found {listed}", headers, rows)
+    return Verdict(True, f"{len(report.gpus)} guest GPU(s) on guest node {guest_node}", headers, rows)

@@ -22,7 +22,6 @@ import contextlib
 import glob
 import os
 import posixpath
-import secrets
 import shutil
 import stat as stat_module
 import subprocess
@@ -280,7 +279,7 @@ class LocalHostAccess(HostAccess):
         self.stats.writes += 1
         target = self.local_path(path)
         temp_parent = self.local_path(temp_dir) if temp_dir else os.path.dirname(target)
-        temp = os.path.join(temp_parent, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+        temp = os.path.join(temp_parent, f".{os.path.basename(target)}.{os.urandom(6).hex()}.tmp")
         if self.sudo:
             self._sudo_write(path, target, temp, data, mode)
             return
@@ -373,6 +372,6 @@ def parse_shell_reader_output(output: str, marker: str) -> dict[str, str]:
 
 def read_files_with_shell(run, local_patterns: Sequence[str], to_node_path) -> dict[str, str]:
     """Reads files through one ``sh`` command run by ``run`` (for sudo and remote transports)."""
-    marker = "@@kata-numa-" + secrets.token_hex(8)
+    marker = "@@kata-numa-" + os.urandom(8).hex()
     result = run(shell_reader_argv(local_patterns, marker))
     return {to_node_path(path): text for path, text in parse_shell_reader_output(result.stdout, marker).items()}

@@ -62,6 +62,20 @@ def parse_status(text: str) -> dict[str, str]:
     return fields
 
 
+def status_field(text: str, key: str) -> str | None:
+    """The value of the ``key:`` line of a status text, or None when that line is absent.
+
+    Looks up the one line that starts with ``key:`` instead of splitting all
+    fifty-odd lines: the probe reads hundreds of these per poll.
+    """
+    prefix = key + ":"
+    start = 0 if text.startswith(prefix) else text.find("\n" + prefix) + 1
+    if start == 0 and not text.startswith(prefix):
+        return None
+    end = text.find("\n", start)
+    return text[start + len(prefix) : end if end >= 0 else len(text)].strip()
+
+
 def parse_threads(pid: int, files: Mapping[str, str]) -> ProcessThreads:
     """Builds the thread list from node path -> text of ``/proc/<pid>/task/*/status``.
 
@@ -75,16 +89,16 @@ def parse_threads(pid: int, files: Mapping[str, str]) -> ProcessThreads:
         if not match or int(match.group(1)) != pid:
             continue
         tid = int(match.group(2))
-        fields = parse_status(text)
-        if "Cpus_allowed_list" not in fields or "Name" not in fields:
+        name, allowed = status_field(text, "Name"), status_field(text, "Cpus_allowed_list")
+        if name is None or allowed is None:
             notes.append(f"thread {tid}: status incomplete (exited while being read?), skipped")
             continue
         try:
-            cpus = parse_cpulist(fields["Cpus_allowed_list"], what=f"{path} Cpus_allowed_list")
+            cpus = parse_cpulist(allowed, what=f"{path} Cpus_allowed_list")
         except InputError as error:
             notes.append(f"thread {tid}: {error}, skipped")
             continue
-        threads.append(ThreadInfo(tid, unescape_name(fields["Name"]), cpus))
+        threads.append(ThreadInfo(tid, unescape_name(name), cpus))
     threads.sort(key=lambda t: t.tid)
     return ProcessThreads(pid, tuple(threads), tuple(notes))
 

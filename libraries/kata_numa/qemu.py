@@ -288,7 +288,7 @@ def split_options(argv: Sequence[str]) -> list[Option]:
     index = 1
     while index < len(argv):
         token = argv[index]
-        if token.startswith("-") and len(token) > 1:
+        if token.startswith("-") and token.strip("-"):
             name = token.lstrip("-")
             if name in FLAG_OPTIONS:
                 options.append(Option(name, None, index))

@@ -81,3 +81,15 @@ def test_a_prefix_of_an_id_in_a_path_is_not_a_match():
     argv = ("/opt/kata/bin/qemu-system-x86_64", "-pidfile", "/run/vc/vm/abc123/pid")
     with pytest.raises(InputError, match="no QEMU process"):
         select_sandbox_qemu([ProcessMatch(9, argv)], "abc12")
+
+
+def test_status_field_finds_whole_lines_only():
+    from kata_numa.procfs import status_field
+
+    text = "Name:\tCPU 1/KVM\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\nMems_allowed_list:\t0\n"
+    assert status_field(text, "Name") == "CPU 1/KVM"
+    assert status_field(text, "Cpus_allowed_list") == "0-1"
+    assert status_field(text, "Cpus_allowed") == "3"
+    assert status_field(text, "allowed_list") is None
+    assert status_field("Name:\tx", "Name") == "x"
+    assert status_field("", "Name") is None

@@ -1,0 +1,53 @@
+"""Robot Framework library: chooses how the suite reaches the node's files and commands."""
+
+from __future__ import annotations
+
+from robot.api.deco import keyword, library
+
+from kata_numa import __version__
+from kata_numa.hostaccess import HostAccess, LocalHostAccess
+from keyword_support import log_table
+
+
+@library(scope="GLOBAL", version=__version__, doc_format="ROBOT")
+class NodeAccess:
+    """Holds the host access every other library of the suite uses.
+
+    = Host access =
+
+    Host access reads the node's ``/proc``, ``/sys`` and runtime files and runs
+    its commands. A root prefix serves every node path from a directory tree,
+    which is how fixture trees and the simulated node are reached; the real
+    node uses the root ``/``.
+    """
+
+    def __init__(self) -> None:
+        self._access: HostAccess | None = None
+
+    @property
+    def access(self) -> HostAccess:
+        """The chosen host access; fails clearly when none was chosen."""
+        if self._access is None:
+            raise AssertionError("no host access chosen: call `Use Local Host Access` in the suite setup")
+        return self._access
+
+    @keyword("Use Local Host Access")
+    def use_local_host_access(self, root: str = "/", proc: str = "", sys: str = "", sudo: bool = False) -> None:
+        """Reaches the node from this machine, under the directory ``root`` (``/`` for the real node).
+
+        ``proc`` and ``sys`` optionally serve ``/proc`` and ``/sys`` from other
+        directories. With ``sudo`` and a non-root user, commands run as ``sudo -n``.
+        """
+        mounts = {k: v for k, v in (("/proc", proc), ("/sys", sys)) if v}
+        self._access = LocalHostAccess(root, mounts=mounts, sudo=sudo)
+        log_table(("host access", "root", "mounts", "sudo"), [("local", root, mounts or "-", sudo)])
+
+    @keyword("Host Round Trips Should Be At Most")
+    def host_round_trips_should_be_at_most(self, limit: int) -> None:
+        """Fails when the host access has taken more than ``limit`` operations so far (each a round trip)."""
+        stats = self.access.stats
+        log_table(
+            ("operation", "count"), [("commands", stats.commands), ("reads", stats.reads), ("writes", stats.writes)]
+        )
+        if stats.round_trips > limit:
+            raise AssertionError(f"expected at most {limit} host round trips, took {stats.round_trips}")

@@ -1,0 +1,128 @@
+"""Robot Framework library: the runtime's active configuration and the suite's drop-ins."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from robot.api import logger
+from robot.api.deco import keyword, library
+
+from kata_numa import __version__
+from kata_numa.dropin import (
+    BASE_DIR,
+    ActiveConfig,
+    DropIn,
+    clean_leftover,
+    dropin_content,
+    find_active_config,
+    find_leftovers,
+    hypervisor_table,
+    render_dropin,
+)
+from keyword_support import core_call, log_debug, log_table, node_access
+
+DEFAULT_NAME = "90-kata-numa-suite.toml"
+
+
+@library(scope="GLOBAL", version=__version__, doc_format="ROBOT")
+class RuntimeConfig:
+    """Finds the runtime configuration a RuntimeClass uses and manages the suite's drop-ins safely.
+
+    = Safety =
+
+    A drop-in is validated as TOML before it is renamed into ``config.d/``; a
+    file of the same name is kept and put back byte for byte; `Restore Drop-Ins`
+    (test and suite teardown) removes what the suite wrote and nothing else.
+    Every file written carries a header naming the run, so
+    `Clean Drop-Ins Left By Earlier Runs` recognises leftovers of a crashed run.
+    """
+
+    def __init__(self, base: str = BASE_DIR) -> None:
+        self.base = base
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.run_id = f"{stamp}-{os.getpid()}"
+        self._config: ActiveConfig | None = None
+        self._dropins: list[DropIn] = []
+
+    @property
+    def config(self) -> ActiveConfig:
+        """The active configuration found last."""
+        if self._config is None:
+            raise AssertionError("no runtime configuration found yet: call `Find Active Runtime Configuration`")
+        return self._config
+
+    @keyword("Find Active Runtime Configuration")
+    def find_active_runtime_configuration(self, shim: str, handler: str = "") -> str:
+        """Finds the configuration file of ``shim`` (and RuntimeClass ``handler``) in the runtime's probe order."""
+        self._config = core_call(find_active_config, node_access(), shim, handler or None, self.base)
+        table = core_call(hypervisor_table, self._config.text, where=self._config.file)
+        log_table(("file", "layout", "hypervisor table"), [(self._config.file, self._config.layout, table)])
+        log_debug(self._config.file, self._config.text)
+        return self._config.file
+
+    @keyword("Get Hypervisor Table")
+    def get_hypervisor_table(self) -> str:
+        """Returns the name of the ``[hypervisor.<name>]`` table of the active file."""
+        return core_call(hypervisor_table, self.config.text, where=self.config.file)
+
+    @keyword("Install NUMA Drop-In")
+    def install_numa_drop_in(
+        self,
+        enable_numa: bool = True,
+        numa_mapping: list[str] | None = None,
+        enable_vcpus_pinning: bool | None = True,
+        name: str = DEFAULT_NAME,
+    ) -> str:
+        """Writes a NUMA drop-in and returns its path.
+
+        It sets ``enable_numa``, ``numa_mapping`` when given (one host node list
+        per guest node, e.g. ``1`` or ``0-1``) and ``enable_vcpus_pinning``.
+        """
+        document = core_call(
+            dropin_content,
+            self.get_hypervisor_table(),
+            enable_numa=enable_numa,
+            numa_mapping=numa_mapping or None,
+            enable_vcpus_pinning=enable_vcpus_pinning,
+        )
+        text = core_call(render_dropin, document, self.run_id)
+        existing = next((d for d in self._dropins if d.name == name), None)
+        dropin = existing or core_call(DropIn, node_access(), self.config, name, self.run_id)
+        core_call(dropin.install, text)
+        if existing is None:
+            self._dropins.append(dropin)
+        log_table(("drop-in", "replaced a file"), [(dropin.path, dropin.saved is not None)])
+        log_debug(dropin.path, text)
+        return dropin.path
+
+    @keyword("Restore Drop-Ins")
+    def restore_drop_ins(self) -> None:
+        """Puts back every file the suite replaced and removes every drop-in it wrote. Safe to call twice."""
+        errors = []
+        for dropin in reversed(self._dropins):
+            try:
+                dropin.restore()
+                logger.info(f"restored {dropin.path}")
+            except Exception as error:  # noqa: BLE001 - restore the others, then report
+                errors.append(f"{dropin.path}: {error}")
+        self._dropins = [d for d in self._dropins if d.installed]
+        if errors:
+            raise AssertionError("could not restore drop-ins: " + "; ".join(errors))
+
+    @keyword("Clean Drop-Ins Left By Earlier Runs")
+    def clean_drop_ins_left_by_earlier_runs(self) -> None:
+        """Restores or removes drop-ins that carry another run's header (left by a crashed run)."""
+        for path, run_id in core_call(find_leftovers, node_access(), self.config):
+            if run_id != self.run_id:
+                logger.warn(
+                    f"drop-in {path} was left by run {run_id}: " + clean_leftover(node_access(), self.config, path)
+                )
+
+    @keyword("Suite Drop-Ins Should Be Gone")
+    def suite_drop_ins_should_be_gone(self) -> None:
+        """Fails when ``config.d/`` still holds a file carrying the suite's header (after `Restore Drop-Ins`)."""
+        left = core_call(find_leftovers, node_access(), self.config)
+        log_table(("drop-in left", "run"), left, f"suite drop-ins in {self.config.config_d}")
+        if left:
+            raise AssertionError(f"suite drop-ins still in {self.config.config_d}: {', '.join(p for p, _ in left)}")
