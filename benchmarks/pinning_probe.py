@@ -24,7 +24,6 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests")]
 
 from helpers.thread_farm import start_farm, stop_farm  # noqa: E402
-
 from kata_numa.hostaccess import LocalHostAccess  # noqa: E402
 from kata_numa.placement import analyse_pinning  # noqa: E402
 from kata_numa.procfs import read_threads  # noqa: E402

@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 from helpers.thread_farm import start_farm, stop_farm
-
 from kata_numa.hostaccess import LocalHostAccess
 from kata_numa.placement import analyse_pinning
 from kata_numa.procfs import find_sandbox_qemu, read_threads

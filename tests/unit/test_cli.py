@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import CMDLINES, GUEST, HOSTS, PROC, ROOT
 
 SYS = str(HOSTS / "two-socket-gpu" / "sys")
