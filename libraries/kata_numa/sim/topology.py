@@ -62,4 +62,29 @@ def topology_from_dict(data: object, *, where: str = "topology") -> HostTopology
                 None if numa < 0 else numa,
             )
         )
-    return HostTopology(tuple(nodes), tuple(sorted(pci, key=lambda d: d.bdf)))
+    topology = HostTopology(tuple(nodes), tuple(sorted(pci, key=lambda d: d.bdf)))
+    check_topology(topology, where)
+    return topology
+
+
+def check_topology(topology: HostTopology, where: str = "topology") -> None:
+    """Refuses what no real host has: a CPU on two nodes, a bad distance matrix, a device on a missing node."""
+    owner: dict[int, int] = {}
+    for node in topology.nodes:
+        for cpu in sorted(node.cpus):
+            if cpu in owner:
+                raise InputError(f"{where}: CPU {cpu} is on node {owner[cpu]} and on node {node.id}")
+            owner[cpu] = node.id
+    for index, node in enumerate(topology.nodes):
+        if node.distances[index] != 10:
+            raise InputError(f"{where}: distances[{index}][{index}] must be 10 (a node's distance to itself)")
+    if not topology.cpu_bearing_nodes:
+        raise InputError(f"{where}: no node has CPUs")
+    ids = set(topology.node_ids)
+    seen: set[str] = set()
+    for device in topology.pci:
+        if device.bdf in seen:
+            raise InputError(f"{where}: pci device {device.bdf} is listed twice")
+        seen.add(device.bdf)
+        if device.numa_node is not None and device.numa_node not in ids:
+            raise InputError(f"{where}: pci device {device.bdf} is on node {device.numa_node}, which is not in 'nodes'")
