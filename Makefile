@@ -50,9 +50,10 @@ run: $(STAMP)
 	fi
 	$(BIN)/robot $(ROBOT_PATH) --outputdir results --xunit xunit.xml suites
 
-## benchmark: times the pinning probe against a shell re-statement of the original script
+## benchmark: the pinning probe against the original shell approach; simulated node start to a Ready pod
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/pinning_probe.py
+	$(BIN)/python benchmarks/sim_startup.py
 
 clean:
 	rm -rf $(VENV) results/libraries docs/libdoc .pytest_cache .ruff_cache

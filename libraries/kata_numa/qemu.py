@@ -312,7 +312,7 @@ def parse_qemu_argv(argv: Sequence[str]) -> QemuCommandLine:
     guest_name, debug_threads = _parse_name(options)
     backends = tuple(_parse_backend(o) for o in options if o.name == "object" and _is_backend(o.value))
     numa = [o for o in options if o.name == "numa"]
-    numa_nodes = tuple(_parse_numa_node(o) for o in numa if o.value.get("type") == "node")
+    numa_nodes = _parse_numa_nodes([o for o in numa if o.value.get("type") == "node"])
     dists = tuple(_parse_dist(o) for o in numa if o.value.get("type") == "dist")
     devices = tuple(_parse_device(o) for o in options if o.name == "device")
     pxbs = tuple(
@@ -396,11 +396,18 @@ def parse_size(text: str, *, what: str = "size") -> int:
     return int(number * _SIZE_SUFFIX[suffix])
 
 
-def _parse_numa_node(option: Option) -> GuestNumaNode:
+def _parse_numa_nodes(options: Sequence[Option]) -> tuple[GuestNumaNode, ...]:
+    """``-numa node`` options; one without ``nodeid=`` gets the next free id, as QEMU assigns it."""
+    nodes: list[GuestNumaNode] = []
+    for option in options:
+        given = _optional_int(option.value.get("nodeid"), f"-numa {option.raw}: nodeid")
+        nodeid = given if given is not None else max((n.nodeid + 1 for n in nodes), default=0)
+        nodes.append(_parse_numa_node(option, nodeid))
+    return tuple(nodes)
+
+
+def _parse_numa_node(option: Option, nodeid: int) -> GuestNumaNode:
     value = option.value
-    nodeid = _optional_int(value.get("nodeid"), f"-numa {option.raw}: nodeid")
-    if nodeid is None:
-        raise InputError(f"-numa node without nodeid= in {option.raw!r}")
     cpus: set[int] = set()
     for text in value.get_all("cpus"):
         cpus |= parse_cpulist(text, what=f"-numa node {nodeid} cpus")

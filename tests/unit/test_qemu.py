@@ -125,7 +125,6 @@ def test_host_nodes_without_value_is_a_clear_error():
     [
         (["qemu", "-object", "memory-backend-ram,size=1G"], "without id="),
         (["qemu", "-object", "memory-backend-ram,id=m,size=lots"], "m size: 'lots' is not a size"),
-        (["qemu", "-numa", "node,memdev=m"], "without nodeid="),
         (["qemu", "-numa", "dist,src=0,dst=1"], "needs src=, dst= and val="),
         (["qemu", "-device", "pxb-pcie,id=p,bus_nr=zz"], "bus_nr: 'zz' is not a number"),
         (["qemu", "-device", "vfio-pci,host=../../etc"], "not a PCI address"),
@@ -161,3 +160,8 @@ def test_json_shape_contract():
     assert data["dists"][0] == {"src": 0, "dst": 1, "val": 21}
     assert data["pxb"] == [{"id": "pxb-numa1", "bus_nr": 64, "numa_node": 1}]
     assert data["vfio"] == [{"host": "0000:41:00.0", "bus": "rp-numa1-0", "guest_node": 1}]
+
+
+def test_a_numa_node_without_nodeid_gets_the_next_id():
+    cmdline = parse_qemu_argv(["qemu", "-numa", "node,memdev=dimm1", "-numa", "node,memdev=dimm2"])
+    assert [n.nodeid for n in cmdline.numa_nodes] == [0, 1]

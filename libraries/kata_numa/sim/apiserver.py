@@ -97,7 +97,9 @@ class ApiServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="sim-apiserver", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-apiserver", daemon=True
+        )
 
     @property
     def url(self) -> str:

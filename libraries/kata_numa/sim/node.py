@@ -434,6 +434,18 @@ class SimulatedNode:
             update_threads(self.proc, sandbox.qemu_pid, placed)
             self._journal(sandbox.shim_pid, sandbox.placement.journal)
 
+    def settle(self) -> None:
+        """Places every vCPU thread still waiting for its placement now (tests and benchmarks)."""
+        with self.lock:
+            for pod in list(self.pods.values()):
+                if pod.timer is not None:
+                    pod.timer.cancel()
+                if pod.sandbox is not None and pod.sandbox.qemu_pid is not None and not pod.sandbox.placed:
+                    self._place(pod)
+                if pod.ready_at is not None:
+                    pod.ready_at = min(pod.ready_at, time.monotonic())
+                    self._refresh(pod)
+
     def delete_pod(self, namespace: str, name: str) -> dict:
         """Stops the sandbox, removes its processes and frees its CPUs and GPUs."""
         with self.lock:
