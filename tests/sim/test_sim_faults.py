@@ -207,3 +207,11 @@ def test_placement_waits_for_the_runtime(tmp_path):
     assert len(early.pinning.unplaced) == 65  # right after boot: broad masks
     node.settle()
     assert core_view(node, "p").pinning.unplaced == ()
+
+
+def test_the_documented_catalogue_is_the_real_one():
+    from simhelpers import REPO
+
+    from kata_numa.sim.faults import catalogue_markdown
+
+    assert catalogue_markdown() in (REPO / "docs" / "simulated-node.md").read_text()
