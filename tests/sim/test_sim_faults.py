@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from kata_numa.dropin import DropIn, dropin_content, find_active_config, find_leftovers, render_dropin
+from kata_numa.dropin import DropIn, clean_leftover, dropin_content, find_active_config, find_leftovers, render_dropin
 from kata_numa.errors import InputError
 from kata_numa.guest import check_memory_on_every_node
 from kata_numa.hostaccess import LocalHostAccess
 from kata_numa.placement import check_balanced, check_no_cpus_in_common, check_no_shared_cpus
 from kata_numa.qemu_checks import check_backends_bound, check_vfio_on_guest_node
-from kata_numa.sim.faults import CATALOGUE, parse_faults
-from simhelpers import core_view, enable_numa, make_node, run_pod
+from kata_numa.sim.faults import CATALOGUE, catalogue_markdown, parse_faults
+from simhelpers import REPO, core_view, enable_numa, make_node, pod_manifest, run_pod
 
 BIG = {"cpu": "64", "memory": "8Gi"}  # 65 vCPUs: more than one host node holds
 GPU = "0000:41:00.0"
@@ -151,8 +151,6 @@ def test_malformed_dropin_fails_the_pod_with_an_event_quoting_the_error(tmp_path
     config_d = node.root / "opt/kata/share/defaults/kata-containers/runtimes/qemu-nvidia-gpu/config.d"
     config_d.mkdir(parents=True)
     (config_d / "10-broken.toml").write_text("[hypervisor.qemu\n")
-    from simhelpers import pod_manifest
-
     node.create_pod("default", pod_manifest("p"))
     node.settle()
     pod = node.get_pod("default", "p")
@@ -189,8 +187,6 @@ def test_leftover_over_a_foreign_dropin_keeps_the_operators_file(tmp_path):
     node = make_node(tmp_path, faults="leftover-dropin,foreign-dropin")
     access = LocalHostAccess(str(node.root))
     config = find_active_config(access, "qemu-nvidia-gpu")
-    from kata_numa.dropin import clean_leftover
-
     ((path, _),) = find_leftovers(access, config)
     assert clean_leftover(access, config, path).startswith("restored")
     assert b"Operator's own settings" in (node.root / path.lstrip("/")).read_bytes()
@@ -199,8 +195,6 @@ def test_leftover_over_a_foreign_dropin_keeps_the_operators_file(tmp_path):
 def test_placement_waits_for_the_runtime(tmp_path):
     node = make_node(tmp_path)
     enable_numa(node)
-    from simhelpers import pod_manifest
-
     node.create_pod("default", pod_manifest("p", cpu="64", memory="8Gi"))
     node.get_pod("default", "p")
     early = core_view(node, "p")
@@ -210,8 +204,4 @@ def test_placement_waits_for_the_runtime(tmp_path):
 
 
 def test_the_documented_catalogue_is_the_real_one():
-    from simhelpers import REPO
-
-    from kata_numa.sim.faults import catalogue_markdown
-
     assert catalogue_markdown() in (REPO / "docs" / "simulated-node.md").read_text()
