@@ -36,22 +36,24 @@ class SimulatedNode:
         topology: str = "",
         faults: str = "",
         cpu_manager_policy: str = "none",
-        placement_delay: float = 0.3,
+        placement_reads: int = 1,
         configz_forbidden: bool = False,
     ) -> tuple[str, str]:
         """Starts a simulated node; returns its kubeconfig path and its host root.
 
         ``topology`` is a host topology YAML file (default: two sockets, a GPU
         on node 1), ``faults`` a comma-separated list of fault names,
-        ``cpu_manager_policy`` ``none`` or ``static``, ``placement_delay`` the
-        seconds before vCPU threads are placed after a sandbox starts.
+        ``cpu_manager_policy`` ``none`` or ``static``. The runtime places a
+        sandbox's vCPU threads at the ``placement_reads``-th read of a vCPU
+        thread's status (0: at once), so a probe right after Ready sees broad
+        masks, as on a real node, and the suite must poll.
         """
         cluster = core_call(
             start_simulated_cluster,
             topology or None,
             faults=faults,
             cpu_manager_policy=cpu_manager_policy,
-            placement_delay=placement_delay,
+            placement_reads=placement_reads,
             configz_forbidden=configz_forbidden,
         )
         self._clusters.append(cluster)

@@ -15,7 +15,7 @@ from simhelpers import pod_manifest
 
 @pytest.fixture
 def cluster(tmp_path):
-    running = start_simulated_cluster(parent=tmp_path, placement_delay=0.05)
+    running = start_simulated_cluster(parent=tmp_path)
     yield running
     running.stop()
     assert not running.directory.exists()

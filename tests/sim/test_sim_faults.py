@@ -1,5 +1,7 @@
 """Every fault changes what the suite's core reads back, the way its documentation says."""
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,38 @@ def test_placement_waits_for_the_runtime(tmp_path):
 
 def test_the_documented_catalogue_is_the_real_one():
     assert catalogue_markdown() in (REPO / "docs" / "simulated-node.md").read_text()
+
+
+def wait_placed(node, pod: str) -> None:
+    deadline = time.monotonic() + 5
+    while not node.pods[("default", pod)].sandbox.placed:
+        assert time.monotonic() < deadline, "never placed"
+        time.sleep(0.01)
+
+
+def test_placement_comes_at_the_nth_read_of_a_vcpu_status(tmp_path):
+    node = make_node(tmp_path, placement_reads=2)
+    enable_numa(node)
+    node.create_pod("default", pod_manifest("p", cpu="64", memory="8Gi"))
+    assert len(core_view(node, "p").pinning.unplaced) == 65
+    time.sleep(0.2)  # the read counter has seen the first read and must still wait
+    assert not node.pods[("default", "p")].sandbox.placed
+    assert len(core_view(node, "p").pinning.unplaced) == 65
+    wait_placed(node, "p")
+    assert core_view(node, "p").pinning.unplaced == ()
+
+
+def test_placement_reads_zero_places_at_once(tmp_path):
+    node = make_node(tmp_path, placement_reads=0)
+    enable_numa(node)
+    node.create_pod("default", pod_manifest("p", cpu="64", memory="8Gi"))
+    assert core_view(node, "p").pinning.unplaced == ()
+
+
+def test_reads_through_a_shell_count_too(tmp_path):
+    node = make_node(tmp_path, placement_reads=1)
+    enable_numa(node)
+    node.create_pod("default", pod_manifest("p", cpu="64", memory="8Gi"))
+    pid = node.pods[("default", "p")].sandbox.qemu_pid
+    subprocess.run(["cat", str(node.root / f"proc/{pid}/task/{pid + 10}/status")], capture_output=True, check=True)
+    wait_placed(node, "p")

@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--topology", default=str(DEFAULT_TOPOLOGY), help="host topology YAML file")
     serve.add_argument("--faults", default="", help="comma-separated fault names (see: faults)")
     serve.add_argument("--cpu-manager-policy", default="none", choices=("none", "static"))
-    serve.add_argument("--placement-delay", type=float, default=0.3, help="seconds before vCPU threads are placed")
+    serve.add_argument(
+        "--placement-reads",
+        type=int,
+        default=1,
+        help="reads of a vCPU thread's status before the vCPU threads are placed (0: at once)",
+    )
+    serve.add_argument(
+        "--placement-delay", type=float, default=10.0, help="seconds before they are placed at the latest"
+    )
     serve.add_argument("--node-name", default="sim-node")
     commands.add_parser("faults", help="print the fault catalogue")
     args = parser.parse_args(argv)
@@ -36,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             args.topology,
             faults=args.faults,
             cpu_manager_policy=args.cpu_manager_policy,
+            placement_reads=args.placement_reads,
             placement_delay=args.placement_delay,
             node_name=args.node_name,
         )

@@ -43,6 +43,7 @@ from .kata_rules import (
     qemu_argv,
     settings_from_config,
 )
+from .opencount import OpenCounter
 from .procfs_tree import SimThread, remove_process, update_threads, write_atomic, write_process
 from .sysfs_tree import write_sysfs_tree
 
@@ -94,6 +95,7 @@ class Pod:
     log: str = ""
     events: list[dict] = field(default_factory=list)
     timer: threading.Timer | None = None
+    watch: int | None = None
 
 
 def _now() -> str:
@@ -111,7 +113,8 @@ class SimulatedNode:
         cpu_manager_policy: str = "none",
         faults: str | frozenset[str] = frozenset(),
         node_name: str = "sim-node",
-        placement_delay: float = 0.3,
+        placement_reads: int = 1,
+        placement_delay: float = 10.0,
         boot_delay: float = 0.05,
         qemu_names_threads: bool = True,
         configz_forbidden: bool = False,
@@ -126,7 +129,11 @@ class SimulatedNode:
         self.policy = cpu_manager_policy
         self.faults = parse_faults(faults) if isinstance(faults, str) else frozenset(faults)
         self.node_name = node_name
+        if placement_reads < 0:
+            raise InputError(f"SIM_PLACEMENT_READS: {placement_reads} must be 0 or more")
+        self.placement_reads = placement_reads
         self.placement_delay = placement_delay
+        self._opens = _open_counter() if placement_reads else None
         self.boot_delay = boot_delay
         self.qemu_names_threads = qemu_names_threads
         self.configz_forbidden = configz_forbidden
@@ -380,6 +387,17 @@ class SimulatedNode:
         pod.sandbox = sandbox
         pod.log = guest_report(layout, self.topology)
         pod.ready_at = time.monotonic() + self.boot_delay
+        self._schedule_placement(pod)
+
+    def _schedule_placement(self, pod: Pod) -> None:
+        """Places the vCPU threads at the N-th read of a vCPU thread's status, or after the delay at the latest."""
+        sandbox = pod.sandbox
+        if self.placement_reads == 0:
+            self._place(pod)
+            return
+        if self._opens is not None:
+            task = self.proc / str(sandbox.qemu_pid) / "task" / str(sandbox.qemu_pid + 10)
+            pod.watch = self._opens.after_opens(str(task), "status", self.placement_reads, lambda: self._place(pod))
         pod.timer = threading.Timer(self.placement_delay, self._place, args=(pod,))
         pod.timer.daemon = True
         pod.timer.start()
@@ -421,8 +439,14 @@ class SimulatedNode:
 
     def _place(self, pod: Pod) -> None:
         with self.lock:
+            self._stop_waiting(pod)
             sandbox = pod.sandbox
-            if sandbox is None or sandbox.qemu_pid is None or (pod.namespace, pod.name) not in self.pods:
+            if (
+                sandbox is None
+                or sandbox.qemu_pid is None
+                or sandbox.placed
+                or (pod.namespace, pod.name) not in self.pods
+            ):
                 return
             cpus = sandbox.placement.vcpu_cpus
             placed = [
@@ -430,16 +454,22 @@ class SimulatedNode:
                 for t in sandbox.threads
             ]
             sandbox.threads = placed
-            sandbox.placed = True
             update_threads(self.proc, sandbox.qemu_pid, placed)
+            sandbox.placed = True
             self._journal(sandbox.shim_pid, sandbox.placement.journal)
+
+    def _stop_waiting(self, pod: Pod) -> None:
+        if pod.timer is not None:
+            pod.timer.cancel()
+            pod.timer = None
+        if pod.watch is not None and self._opens is not None:
+            self._opens.cancel(pod.watch)
+            pod.watch = None
 
     def settle(self) -> None:
         """Places every vCPU thread still waiting for its placement now (tests and benchmarks)."""
         with self.lock:
             for pod in list(self.pods.values()):
-                if pod.timer is not None:
-                    pod.timer.cancel()
                 if pod.sandbox is not None and pod.sandbox.qemu_pid is not None and not pod.sandbox.placed:
                     self._place(pod)
                 if pod.ready_at is not None:
@@ -452,8 +482,7 @@ class SimulatedNode:
             pod = self.pods.pop((namespace, name), None)
             if pod is None:
                 raise ApiError(404, "NotFound", f'pods "{name}" not found')
-            if pod.timer is not None:
-                pod.timer.cancel()
+            self._stop_waiting(pod)
             if pod.sandbox is not None:
                 for pid in (pod.sandbox.shim_pid, pod.sandbox.qemu_pid, pod.sandbox.virtiofsd_pid):
                     if pid is not None:
@@ -675,8 +704,22 @@ class SimulatedNode:
         return rows
 
     def close(self) -> None:
-        """Stops every placement timer."""
+        """Stops every placement timer and read watch."""
         with self.lock:
             for pod in self.pods.values():
-                if pod.timer is not None:
-                    pod.timer.cancel()
+                self._stop_waiting(pod)
+
+
+_SHARED_COUNTER: list[OpenCounter | None] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def _open_counter() -> OpenCounter | None:
+    """The process's one inotify open counter (inotify instances are few per user), or None without inotify."""
+    with _SHARED_LOCK:
+        if not _SHARED_COUNTER:
+            try:
+                _SHARED_COUNTER.append(OpenCounter())
+            except (OSError, AttributeError):
+                _SHARED_COUNTER.append(None)  # placement then waits for the delay
+        return _SHARED_COUNTER[0]
