@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from robot.api.deco import keyword, library
-from robot.libraries.BuiltIn import BuiltIn
 
 from kata_numa import __version__
 from kata_numa.cpuset import format_cpulist
 from kata_numa.sysfs import GPU_CLASSES, read_host_topology
 from kata_numa.sysfs import HostTopology as Topology
-from keyword_support import CONVERTERS, core_call, log_table, node_access
+from keyword_support import CONVERTERS, core_call, log_table, node_access, skip_or_fail
 
 
 @library(scope="SUITE", version=__version__, converters=CONVERTERS, doc_format="ROBOT")
@@ -69,10 +68,10 @@ class HostTopology:
         """Skips the test, saying why, when fewer than two host nodes have CPUs."""
         nodes = self.topology.cpu_bearing_nodes
         if len(nodes) < 2:
-            BuiltIn().skip(f"host has {len(nodes)} CPU-bearing NUMA node(s) ({format_cpulist(nodes)}): needs 2 or more")
+            skip_or_fail(f"host has {len(nodes)} CPU-bearing NUMA node(s) ({format_cpulist(nodes)}): needs 2 or more")
 
     @keyword("Skip Unless Host Has GPUs")
     def skip_unless_host_has_gpus(self) -> None:
         """Skips the test, saying why, when the host has no GPU of the configured PCI classes."""
         if not self.topology.gpus(self.gpu_classes):
-            BuiltIn().skip(f"host has no PCI device of class {', '.join(self.gpu_classes)}")
+            skip_or_fail(f"host has no PCI device of class {', '.join(self.gpu_classes)}")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 
 from robot.api.deco import keyword, library
+from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
 from kata_numa import __version__
 from kata_numa.cpuset import format_cpulist
+from kata_numa.errors import KataNumaError
+from kata_numa.host_checks import Expectation, placement_checks
 from kata_numa.placement import (
+    STATE_UNPLACED,
     PinningSummary,
     analyse_pinning,
     check_balanced,
@@ -25,6 +29,10 @@ from kata_numa.qemu import parse_qemu_argv
 from kata_numa.sysfs import HostTopology, read_host_topology
 from kata_numa.verdict import Verdict
 from keyword_support import CONVERTERS, CpuList, core_call, log_table, node_access, require
+
+
+def _counts(per_node: dict[int, int]) -> str:
+    return ", ".join(f"node{n}: {c}" for n, c in per_node.items()) or "none"
 
 
 @library(scope="SUITE", version=__version__, converters=CONVERTERS, doc_format="ROBOT")
@@ -90,6 +98,73 @@ class VcpuPinning:
             f"QEMU {summary.pid}: {len(summary.vcpus)} vCPU threads, {summary.method_note}",
         )
         log_table(("host node", "placed vCPU threads"), summary.per_node.items(), "vCPU threads per host node")
+
+    @keyword("Poll vCPU Placement")
+    def poll_vcpu_placement(self, pid: int, retries: int = 30, interval: str = "1s") -> PinningSummary:
+        """Probes until the runtime has placed every vCPU thread (none keeps the process's mask) or retries run out.
+
+        Logs each attempt's counts. Never fails by itself: the checks that
+        follow say what is wrong when the retries ran out.
+        """
+        attempts = []
+        for attempt in range(1, max(1, retries) + 1):
+            summary = self._probe(pid)
+            waiting = [t for t in summary.vcpus if t.state == STATE_UNPLACED]
+            attempts.append(
+                (attempt, len(summary.vcpus), _counts(summary.per_node), len(waiting), summary.single_cpu_threads)
+            )
+            if summary.vcpus and not waiting:
+                break
+            if attempt < retries:
+                time.sleep(timestr_to_secs(interval))
+        log_table(
+            ("attempt", "vCPU threads", "placed per host node", "not placed yet", "single-CPU"),
+            attempts,
+            f"polling the placement of QEMU {pid}",
+        )
+        self._summary = summary
+        self._log(summary)
+        return summary
+
+    @keyword("Host Placement Should Be Correct")
+    def host_placement_should_be_correct(
+        self,
+        policy: str,
+        cpu_limit: int,
+        *,
+        spanning: bool = False,
+        host_node: int | None = None,
+        one_node: bool = False,
+        guest_vcpus: int | None = None,
+    ) -> None:
+        """Runs the host placement checks of the probed sandbox for the kubelet CPU manager ``policy``.
+
+        Always: every vCPU thread placed on one host node, no CPU held by two
+        vCPU threads, single-CPU threads 0 under ``none`` and ``cpu_limit``
+        (capped by the vCPUs) under ``static``. ``spanning``: per-node counts
+        follow the guest layout and each vCPU runs on its guest node's host
+        node. ``one_node`` / ``host_node``: every vCPU thread on one (that)
+        host node. ``guest_vcpus``: the placed threads equal the guest's
+        vCPUs. Checks that cannot hold under the policy are deferred skips.
+        """
+        access = node_access()
+        summary = self.summary
+        cmdline = core_call(parse_qemu_argv, core_call(read_cmdline, access, summary.pid))
+        topology = self._topology or core_call(read_host_topology, access)
+        journal = self._journal(access)
+        expect = Expectation(spanning=spanning, one_node=one_node, host_node=host_node, guest_vcpus=guest_vcpus)
+        checks = placement_checks(
+            summary, cmdline, topology, policy=policy, cpu_limit=cpu_limit, journal=journal, expect=expect
+        )
+        BuiltIn().get_library_instance("Scenario").record_checks(checks, f"host placement of QEMU {summary.pid}")
+
+    @staticmethod
+    def _journal(access) -> str:
+        try:
+            result = access.run(["journalctl", "-t", "kata", "-o", "cat", "--no-pager"])
+        except KataNumaError:
+            return ""
+        return result.stdout if result.ok else ""
 
     @keyword("Placed vCPU Threads Should Number")
     def placed_vcpu_threads_should_number(self, count: int) -> None:
@@ -161,10 +236,16 @@ class VcpuPinning:
             raise AssertionError("vCPU threads are not named (no debug-threads=on): vCPU index unknown")
         bad = [m.problem for m in mappings if not m.ok]
         rows = tuple(
-            (m.vcpu, m.tid, m.guest_node, format_cpulist(m.host_nodes or ()), format_cpulist(m.cpus),
-             "ok" if m.ok else "WRONG")
+            (
+                m.vcpu,
+                m.tid,
+                m.guest_node,
+                format_cpulist(m.host_nodes or ()),
+                format_cpulist(m.cpus),
+                "ok" if m.ok else "WRONG",
+            )
             for m in mappings
-        )  # fmt: skip
+        )
         message = "; ".join(bad) if bad else f"{len(mappings)} vCPUs on the host node of their guest node"
         require(Verdict(not bad, message, ("vCPU", "tid", "guest node", "host node", "CPUs", "verdict"), rows))
 

@@ -62,3 +62,16 @@ def core_call(function, *args, **kwargs):
 def node_access() -> HostAccess:
     """The host access chosen with the NodeAccess library."""
     return BuiltIn().get_library_instance("NodeAccess").access
+
+
+def strict_mode() -> bool:
+    """True when ``${STRICT}`` is set: every skip becomes a failure (CI on hardware of a known shape)."""
+    value = BuiltIn().get_variable_value("${STRICT}", False)
+    return str(value).strip().lower() in ("true", "yes", "1", "on")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skips the test with ``reason``, or fails with it under ``STRICT``."""
+    if strict_mode():
+        raise AssertionError(f"STRICT: would skip: {reason}")
+    BuiltIn().skip(reason)

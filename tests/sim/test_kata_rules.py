@@ -145,8 +145,9 @@ def test_static_set_on_another_node_loses_locality_and_says_so():
     settings = RuntimeSettings(enable_numa=True, enable_vcpus_pinning=True, numa_mapping=("0", "1"), default_vcpus=2)
     layout = layout_sandbox(host, settings, SandboxRequest(2000, 4096))  # 4 vCPUs, 2 per node
     placement = place_vcpus(layout, host, pinning=True, exclusive=frozenset({32, 33}))
-    assert (placement.vcpu_cpus[2], placement.vcpu_cpus[3]) == ({32}, {33})  # guest node 1: CPUs of its own
-    assert placement.vcpu_cpus[0] == placement.vcpu_cpus[1] == {32, 33}  # guest node 0: none of its CPUs in the set
+    # the two surplus vCPUs float on guest node 1 (all the set is there); guest node 0's borrow its CPUs
+    assert (placement.vcpu_cpus[0], placement.vcpu_cpus[1]) == ({32}, {33})
+    assert placement.vcpu_cpus[2] == placement.vcpu_cpus[3] == {32, 33}
     assert any("lose host NUMA locality" in line for line in placement.journal)
 
 
@@ -176,3 +177,27 @@ def test_memory_quantities(text, mib):
 def test_bad_quantities(text):
     with pytest.raises(InputError, match="quantities must match"):
         parse_cpu_quantity(text)
+
+
+def test_static_surplus_vcpus_borrow_free_cpus_of_the_set_from_another_node():
+    host = topo("two-socket-gpu")
+    layout = layout_sandbox(host, NUMA, SandboxRequest(64000, 8192))  # 65 vCPUs: 33 on node 0, 32 on node 1
+    node0 = host.node(0).cpus
+    placement = place_vcpus(layout, host, pinning=True, exclusive=node0)  # the kubelet gave node 0 only
+    singles = [c for c in placement.vcpu_cpus.values() if len(c) == 1]
+    assert len(singles) == 64
+    assert len({next(iter(c)) for c in singles}) == 64
+    assert all(c <= node0 for c in placement.vcpu_cpus.values())
+    assert placement.vcpu_cpus[32] == node0  # the floating vCPU comes from the node with most CPUs in the set
+    assert any("guest NUMA node 1 has no CPU in the sandbox CPU set" in line for line in placement.journal)
+
+
+def test_static_floating_vcpu_never_gets_a_one_cpu_mask_another_vcpu_holds():
+    host = topo("two-socket-gpu")
+    layout = layout_sandbox(host, NUMA, SandboxRequest(65000, 8192))  # 66 vCPUs, 33 per node
+    exclusive = host.node(0).cpus | {32}  # the kubelet packed node 0, then one CPU of node 1
+    placement = place_vcpus(layout, host, pinning=True, exclusive=exclusive)
+    singles = [next(iter(c)) for c in placement.vcpu_cpus.values() if len(c) == 1]
+    assert len(singles) == len(set(singles)) == 65
+    floating = [c for c in placement.vcpu_cpus.values() if len(c) > 1]
+    assert floating == [host.node(0).cpus]

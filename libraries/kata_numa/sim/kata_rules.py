@@ -440,9 +440,10 @@ def place_vcpus(
 
     Without pinning or NUMA the threads keep the process mask. Under ``none``
     each thread gets its node's CPUs. With an exclusive set, each vCPU gets a
-    CPU of its own while the set lasts (own node's CPUs first, then CPUs no
-    guest node claims); the rest get their node's CPUs within the set, or the
-    whole set, logged as a loss of locality, when their node has none there.
+    CPU of its own while the set lasts (own node's CPUs first, then CPUs of
+    the set still free, borrowed from another node); the rest get their
+    node's CPUs within the set, or the whole set when their node has none
+    there, which the runtime logs as a loss of host NUMA locality.
     """
     everything = topology.all_cpus if exclusive is None else exclusive
     broad = dict.fromkeys(range(layout.vcpus), everything)
@@ -468,38 +469,43 @@ def place_vcpus(
 
 
 def _place_in_exclusive_set(layout: SandboxLayout, exclusive: frozenset[int]) -> Placement:
+    """One CPU of its own per vCPU the set can back; the surplus vCPUs float within their node's share.
+
+    The floating vCPUs are taken from the guest nodes with the most CPUs in the
+    set, so a floating thread never gets a one-CPU mask that a pinned thread
+    already holds. Pinned vCPUs take their own node's CPUs first, then CPUs of
+    the set still free (borrowed from another node).
+    """
+    local = {n.index: exclusive & n.host_cpus for n in layout.nodes}
+    remaining = {n.index: list(n.vcpus) for n in layout.nodes}
+    floating: dict[int, int] = {}  # vcpu -> guest node
+    for _ in range(max(0, layout.vcpus - len(exclusive))):
+        index = max((i for i in remaining if remaining[i]), key=lambda i: (len(local[i]), -i))
+        floating[remaining[index].pop()] = index
     cpus: dict[int, frozenset[int]] = {}
     taken: set[int] = set()
-    waiting: list[tuple[int, int]] = []  # (vcpu, guest node) still without a CPU of its own
+    waiting: list[int] = []
     for node in layout.nodes:
-        own = sorted(exclusive & node.host_cpus)
-        for vcpu in node.vcpus:
+        own = sorted(local[node.index])
+        for vcpu in remaining[node.index]:
             free = next((c for c in own if c not in taken), None)
             if free is None:
-                waiting.append((vcpu, node.index))
+                waiting.append(vcpu)
             else:
                 taken.add(free)
                 cpus[vcpu] = frozenset({free})
-    claimed = frozenset().union(*(n.host_cpus for n in layout.nodes))
-    unclaimed = [c for c in sorted(exclusive - claimed) if c not in taken]
-    journal = []
-    for vcpu, index in waiting:
-        node = layout.nodes[index]
-        if unclaimed:
-            cpu = unclaimed.pop(0)
-            taken.add(cpu)
-            cpus[vcpu] = frozenset({cpu})
-        elif exclusive & node.host_cpus:
-            cpus[vcpu] = exclusive & node.host_cpus
-        else:
-            cpus[vcpu] = exclusive
-            message = (
-                f'level=warning msg="guest NUMA node {index} has no CPU in the sandbox CPU set '
-                f'{format_cpulist(exclusive)}: its vCPUs lose host NUMA locality"'
-            )
-            if message not in journal:
-                journal.append(message)
-    return Placement(cpus, tuple(journal))
+    spare = [c for c in sorted(exclusive) if c not in taken]
+    for vcpu in waiting:
+        cpus[vcpu] = frozenset({spare.pop(0)})  # borrowed from another node's share of the set
+    for vcpu, index in floating.items():
+        cpus[vcpu] = local[index] if len(local[index]) > 1 else exclusive
+    journal = tuple(
+        f'level=warning msg="guest NUMA node {node.index} has no CPU in the sandbox CPU set '
+        f'{format_cpulist(exclusive)}: its vCPUs lose host NUMA locality"'
+        for node in layout.nodes
+        if not local[node.index]
+    )
+    return Placement(cpus, journal)
 
 
 # -- what the guest reports ---------------------------------------------------------------
