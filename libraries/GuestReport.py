@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from robot.api.deco import keyword, library
+from robot.libraries.BuiltIn import BuiltIn
 
 from kata_numa import __version__
 from kata_numa.guest import GuestReport as Report
@@ -16,6 +17,8 @@ from kata_numa.guest import (
     parse_guest_report,
 )
 from kata_numa.placement import check_balanced, check_distribution
+from kata_numa.pods import parse_memory_quantity
+from kata_numa.qemu_checks import expected_guest_split
 from keyword_support import CONVERTERS, core_call, log_debug, log_table, require
 
 
@@ -45,6 +48,11 @@ class GuestReport:
         log_table(("guest node", "vCPUs", "MemTotal kB"), layout_rows(self._report), "guest NUMA layout")
         return self._report
 
+    @keyword("Get Guest vCPU Count")
+    def get_guest_vcpu_count(self) -> int:
+        """Returns the vCPUs the guest reports over all its nodes."""
+        return self.report.total_cpus
+
     @keyword("Guest Should Expose NUMA Nodes")
     def guest_should_expose_numa_nodes(self, count: int) -> None:
         """Fails unless the guest reports exactly ``count`` online NUMA nodes."""
@@ -69,14 +77,31 @@ class GuestReport:
         expected = dict(zip(nodes, counts, strict=True))
         require(check_distribution(self.report.cpus, expected))
 
+    @keyword("Guest vCPUs Should Follow Host CPU Proportions")
+    def guest_vcpus_should_follow_host_cpu_proportions(self) -> None:
+        """Fails unless each guest node holds its share of the vCPUs, in proportion to its host CPUs, within 1.
+
+        The host nodes behind each guest node come from the QEMU command line
+        read last (`Read QEMU Command Line Of Sandbox`), their CPUs from sysfs.
+        """
+        libraries = BuiltIn()
+        cmdline = libraries.get_library_instance("QemuCommandLine").cmdline
+        topology = libraries.get_library_instance("HostTopology").topology
+        expected = expected_guest_split(cmdline, topology, self.report.total_cpus)
+        if expected is None:
+            raise AssertionError("a guest node's memory backend has no host-nodes: no host CPUs to compare with")
+        require(check_distribution(self.report.cpus, expected, tolerance=1), "guest vCPUs per node vs host CPUs")
+
     @keyword("Every Guest Node Should Have Memory")
     def every_guest_node_should_have_memory(self) -> None:
         """Fails when a guest node reports no MemTotal."""
         require(check_memory_on_every_node(self.report))
 
     @keyword("Guest Memory Should Total At Least")
-    def guest_memory_should_total_at_least(self, mib: int) -> None:
-        """Fails unless the guest's MemTotal over all nodes is at least ``mib`` MiB."""
+    def guest_memory_should_total_at_least(self, memory: str) -> None:
+        """Fails unless the guest's MemTotal over all nodes is at least ``memory`` (``4Gi``, ``4096Mi`` or MiB)."""
+        text = str(memory).strip()
+        mib = int(text) if text.isdigit() else core_call(parse_memory_quantity, text)
         require(check_total_memory_at_least(self.report, mib))
 
     @keyword("Guest GPUs Should Report NUMA Node")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from robot.api import logger
 from robot.api.deco import keyword, library
 
 from kata_numa import __version__
+from kata_numa.errors import KataNumaError
 from kata_numa.hostaccess import HostAccess, LocalHostAccess
 from keyword_support import log_table
 
@@ -41,6 +43,27 @@ class NodeAccess:
         mounts = {k: v for k, v in (("/proc", proc), ("/sys", sys)) if v}
         self._access = LocalHostAccess(root, mounts=mounts, sudo=sudo)
         log_table(("host access", "root", "mounts", "sudo"), [("local", root, mounts or "-", sudo)])
+
+    @keyword("Get Host Access Description")
+    def get_host_access_description(self) -> str:
+        """Returns how the node is reached and as whom, e.g. ``local host as root``."""
+        import getpass
+
+        user = getpass.getuser()
+        sudo = " with sudo -n" if getattr(self.access, "sudo", False) else ""
+        return f"{self.access.description} as {user}{sudo}"
+
+    @keyword("Log Runtime Journal Since")
+    def log_runtime_journal_since(self, start: float) -> None:
+        """Logs the runtime's journal (identifier ``kata``) since ``start`` (seconds since the epoch)."""
+        argv = ["journalctl", "-t", "kata", "--no-pager", "-o", "short-iso", "--since", f"@{int(start)}"]
+        try:
+            result = self.access.run(argv)
+        except KataNumaError as error:
+            logger.info(f"no runtime journal: {error}")
+            return
+        text = result.stdout.strip() if result.ok else result.stderr.strip()
+        logger.info(f"journalctl -t kata since the scenario started:\n{text or '(empty)'}")
 
     @keyword("Host Round Trips Should Be At Most")
     def host_round_trips_should_be_at_most(self, limit: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -9,6 +10,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from robot.api import logger
 from robot.api.deco import keyword, library
+from robot.libraries.BuiltIn import BuiltIn
 from robot.utils import timestr_to_secs
 
 from kata_numa import __version__
@@ -50,6 +52,22 @@ class PodLifecycle:
             raise AssertionError(f"cannot read kubeconfig {kubeconfig or '(default)'}: {error}") from None
         self._api = client.CoreV1Api(api_client)
         self.namespace = namespace
+
+    @keyword("Import KubeLibrary For The Cluster")
+    def import_kubelibrary_for_the_cluster(self, kubeconfig: str = "", context: str = "") -> None:
+        """Imports KubeLibrary on the same kubeconfig, for scenarios that want its keywords."""
+        BuiltIn().import_library("KubeLibrary", f"kube_config={kubeconfig or None}", f"context={context or None}")
+
+    @keyword("Create Pod")
+    def create_pod(self, manifest: dict) -> None:
+        """Creates the pod; a refusal (bad manifest, unknown runtime class) fails with the API's message."""
+        try:
+            self.api.create_namespaced_pod(self.namespace, manifest)
+        except ApiException as error:
+            detail = error.body
+            with contextlib.suppress(TypeError, ValueError):
+                detail = json.loads(error.body).get("message", error.body)
+            raise AssertionError(f"creating pod {manifest['metadata']['name']}: {error.status} {detail}") from None
 
     @keyword("Build NUMA Pod Manifest")
     def build_numa_pod_manifest(

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import time
+
 from robot.api.deco import keyword, library
+from robot.libraries.BuiltIn import BuiltIn
+from robot.utils import timestr_to_secs
 
 from kata_numa import __version__
-from kata_numa.cpuset import format_cpulist
+from kata_numa.cpuset import format_cpulist, parse_cpulist
+from kata_numa.errors import KataNumaError
+from kata_numa.pods import parse_crictl_ids
 from kata_numa.procfs import find_sandbox_qemu, read_cmdline
+from kata_numa.procfs import read_cmdline as _read_cmdline
 from kata_numa.qemu import QemuCommandLine as CommandLine
 from kata_numa.qemu import argv_from_text, parse_qemu_argv
-from kata_numa.qemu_checks import check_backends_bound, check_vfio_on_guest_node, vfio_guest_node
+from kata_numa.qemu_checks import (
+    check_backends_bound,
+    check_backends_in_order,
+    check_vfio_on_guest_node,
+    guest_node_for_host_node,
+    vfio_guest_node,
+)
 from keyword_support import CONVERTERS, CpuList, core_call, log_debug, log_table, node_access, require
 
 
@@ -28,6 +41,7 @@ class QemuCommandLine:
     def __init__(self) -> None:
         self._cmdline: CommandLine | None = None
         self._pid: int | None = None
+        self._seen_pids: list[int] = []
 
     @property
     def cmdline(self) -> CommandLine:
@@ -42,7 +56,47 @@ class QemuCommandLine:
         access = node_access()
         process = core_call(find_sandbox_qemu, access, sandbox_id)
         self._use(process.argv, process.pid)
+        self._seen_pids.append(process.pid)
         return process.pid
+
+    @keyword("Find Sandbox Of Pod")
+    def find_sandbox_of_pod(self, pod: str, namespace: str = "default") -> str:
+        """Returns the ready sandbox id of ``pod`` from ``crictl``, matching the pod name exactly (a label).
+
+        ``crictl pods --name`` matches substrings, so the sandbox of ``numa-test``
+        could resolve to that of ``numa-test-b``; the label does not.
+        """
+        argv = [
+            "crictl",
+            "pods",
+            "--label",
+            f"io.kubernetes.pod.name={pod}",
+            "--namespace",
+            namespace,
+            "--state",
+            "ready",
+            "-q",
+        ]
+        result = core_call(node_access().run, argv)
+        if not result.ok:
+            raise AssertionError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.returncode}")
+        sandbox = core_call(parse_crictl_ids, result.stdout, pod)
+        log_table(("pod", "namespace", "sandbox"), [(pod, namespace, sandbox)])
+        return sandbox
+
+    @keyword("Sandbox Processes Should Be Gone")
+    def sandbox_processes_should_be_gone(self, timeout: str = "60s") -> None:
+        """Waits until every QEMU process read since the last call has exited, then forgets them."""
+        deadline = time.monotonic() + timestr_to_secs(timeout)
+        access = node_access()
+        while True:
+            alive = [pid for pid in self._seen_pids if _alive(access, pid)]
+            if not alive:
+                self._seen_pids = []
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"QEMU processes {', '.join(map(str, alive))} still run {timeout} after deletion")
+            time.sleep(0.2)
 
     @keyword("Read QEMU Command Line Of Process")
     def read_qemu_command_line_of_process(self, pid: int) -> None:
@@ -62,13 +116,17 @@ class QemuCommandLine:
         log_table(
             ("guest node", "vCPUs", "memdev", "host-nodes", "policy"),
             [
-                (n.nodeid, format_cpulist(n.cpus), n.memdev,
-                 format_cpulist(cmdline.host_nodes_of_guest_node(n.nodeid) or ()) or "-",
-                 (cmdline.backend(n.memdev).policy if n.memdev and cmdline.backend(n.memdev) else None))
+                (
+                    n.nodeid,
+                    format_cpulist(n.cpus),
+                    n.memdev,
+                    format_cpulist(cmdline.host_nodes_of_guest_node(n.nodeid) or ()) or "-",
+                    (cmdline.backend(n.memdev).policy if n.memdev and cmdline.backend(n.memdev) else None),
+                )
                 for n in cmdline.numa_nodes
             ],
             f"QEMU {pid or ''} sandbox {cmdline.sandbox_id or '(unnamed)'}",
-        )  # fmt: skip
+        )
 
     @keyword("Get QEMU Process Id")
     def get_qemu_process_id(self) -> int:
@@ -98,6 +156,46 @@ class QemuCommandLine:
             raise AssertionError(f"vfio-pci {host_bdf} is not below any pxb-pcie: it has no guest NUMA node")
         return node
 
+    @keyword("Get Guest Node Of Host Node")
+    def get_guest_node_of_host_node(self, host_node: int) -> int:
+        """Returns the guest node whose memory backend is bound to ``host_node``."""
+        node = guest_node_for_host_node(self.cmdline, host_node)
+        if node is None:
+            raise AssertionError(f"no guest node's memory backend is bound to host node {host_node}")
+        return node
+
+    @keyword("Memory Backends Should Bind Guest Nodes To Host Nodes In Order")
+    def memory_backends_should_bind_guest_nodes_to_host_nodes_in_order(self, host_nodes: CpuList) -> None:
+        """Fails unless guest node i's backend has ``policy=bind`` and exactly the i-th of ``host_nodes``."""
+        require(check_backends_in_order(self.cmdline, sorted(host_nodes)))
+
+    @keyword("Memory Backends Should Bind Guest Nodes To CPU-Bearing Host Nodes")
+    def memory_backends_should_bind_guest_nodes_to_cpu_bearing_host_nodes(self) -> None:
+        """Fails unless guest node i is bound (``policy=bind``) to exactly the i-th CPU-bearing host node."""
+        topology = BuiltIn().get_library_instance("HostTopology").topology
+        require(check_backends_in_order(self.cmdline, list(topology.cpu_bearing_nodes)))
+
+    @keyword("Memory Backends Should Follow The Mapping")
+    def memory_backends_should_follow_the_mapping(self, *mapping: str) -> None:
+        """Fails unless guest node i's backend has ``policy=bind`` and exactly the host nodes of ``mapping[i]``."""
+        expected = {
+            i: frozenset(core_call(parse_cpulist, str(e), what=f"mapping entry {i}")) for i, e in enumerate(mapping)
+        }
+        if len(self.cmdline.numa_nodes) != len(expected):
+            raise AssertionError(
+                f"expected {len(expected)} guest nodes for numa_mapping {list(mapping)}, "
+                f"the command line has {len(self.cmdline.numa_nodes)}"
+            )
+        require(check_backends_bound(self.cmdline, expected))
+
+    @keyword("Get Passed-Through GPU")
+    def get_passed_through_gpu(self) -> str:
+        """Returns the host BDF of the first ``vfio-pci`` device with an address; fails when there is none."""
+        addresses = self.get_vfio_host_addresses()
+        if not addresses:
+            raise AssertionError("the QEMU command line has no vfio-pci device with a host address")
+        return addresses[0]
+
     @keyword("Memory Backends Should Be Bound")
     def memory_backends_should_be_bound(self) -> None:
         """Fails unless every guest node's memory backend has ``policy=bind`` and ``host-nodes``."""
@@ -118,3 +216,12 @@ class QemuCommandLine:
     def vfio_device_should_sit_on_guest_node(self, host_bdf: str, guest_node: int) -> None:
         """Fails unless ``vfio-pci`` ``host_bdf`` is plugged below a pxb-pcie with ``numa_node=guest_node``."""
         require(core_call(check_vfio_on_guest_node, self.cmdline, host_bdf, guest_node))
+
+
+def _alive(access, pid: int) -> bool:
+    """True while ``/proc/<pid>/cmdline`` can still be read."""
+    try:
+        _read_cmdline(access, pid)
+    except KataNumaError:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 
 from robot.api import logger
@@ -18,6 +19,7 @@ from kata_numa.dropin import (
     find_active_config,
     find_leftovers,
     hypervisor_table,
+    read_effective_config,
     render_dropin,
 )
 from keyword_support import core_call, log_debug, log_table, node_access
@@ -44,6 +46,7 @@ class RuntimeConfig:
         self.run_id = f"{stamp}-{os.getpid()}"
         self._config: ActiveConfig | None = None
         self._dropins: list[DropIn] = []
+        self._snapshot: dict[str, tuple[bytes, int]] | None = None
 
     @property
     def config(self) -> ActiveConfig:
@@ -60,6 +63,72 @@ class RuntimeConfig:
         log_table(("file", "layout", "hypervisor table"), [(self._config.file, self._config.layout, table)])
         log_debug(self._config.file, self._config.text)
         return self._config.file
+
+    @keyword("Log Effective Runtime Configuration")
+    def log_effective_runtime_configuration(self) -> None:
+        """Logs the files the runtime merges (the active file, then every drop-in in name order) and the result."""
+        merged, files = core_call(read_effective_config, node_access(), self.config)
+        table = merged.get("hypervisor", {})
+        name, values = next(iter(table.items())) if table else ("-", {})
+        runtime = merged.get("runtime", {})
+        rows = [
+            ("files, in order", " -> ".join(path for path, _ in files)),
+            (f"[hypervisor.{name}] enable_numa", values.get("enable_numa")),
+            (f"[hypervisor.{name}] numa_mapping", values.get("numa_mapping")),
+            (f"[hypervisor.{name}] default_vcpus", values.get("default_vcpus")),
+            (f"[hypervisor.{name}] default_memory", values.get("default_memory")),
+            ("[runtime] enable_vcpus_pinning", runtime.get("enable_vcpus_pinning")),
+            ("[runtime] static_sandbox_resource_mgmt", runtime.get("static_sandbox_resource_mgmt")),
+        ]
+        log_table(("effective setting", "value"), rows, "effective runtime configuration")
+        for path, text in files:
+            log_debug(path, text)
+
+    @keyword("Get Default vCPUs")
+    def get_default_vcpus(self) -> int:
+        """Returns ``default_vcpus`` of the effective configuration (the vCPUs added to a pod's CPU limit)."""
+        merged, _ = core_call(read_effective_config, node_access(), self.config)
+        table = next(iter((merged.get("hypervisor") or {"-": {}}).values()))
+        return int(table.get("default_vcpus", 1) or 0)
+
+    @keyword("Get Drop-Ins Present")
+    def get_drop_ins_present(self) -> list[str]:
+        """Returns the names of the files in ``config.d/`` (what every sandbox on the node also reads)."""
+        files = node_access().read_files([glob.escape(self.config.config_d) + "/*"])
+        return sorted(path.rsplit("/", 1)[-1] for path in files)
+
+    @keyword("Remember Runtime Configuration")
+    def remember_runtime_configuration(self) -> None:
+        """Notes the exact bytes and mode of every file in ``config.d/``, to compare at the end of the run."""
+        self._snapshot = self._config_d_state()
+        log_table(
+            ("file", "mode", "bytes"),
+            [(p, oct(m), len(d)) for p, (d, m) in self._snapshot.items()],
+            f"{self.config.config_d} at the start",
+        )
+
+    @keyword("Runtime Configuration Should Be As Found")
+    def runtime_configuration_should_be_as_found(self) -> None:
+        """Fails unless ``config.d/`` holds exactly the files, bytes and modes `Remember Runtime Configuration` saw."""
+        before = self._snapshot
+        if before is None:
+            logger.info("the runtime configuration was never remembered (the run stopped before preflight)")
+            return
+        now = self._config_d_state()
+        changed = sorted(p for p in set(before) | set(now) if before.get(p) != now.get(p))
+        if changed:
+            raise AssertionError(f"{self.config.config_d} differs from the start of the run: {', '.join(changed)}")
+        logger.info(f"{self.config.config_d} is exactly as found ({len(now)} files)")
+
+    def _config_d_state(self) -> dict[str, tuple[bytes, int]]:
+        access = node_access()
+        names = access.read_files([glob.escape(self.config.config_d) + "/*"])
+        state = {}
+        for path in sorted(names):
+            info = access.stat(path)
+            if info is not None and info.kind == "file":
+                state[path] = (access.read_bytes(path), info.mode)
+        return state
 
     @keyword("Get Hypervisor Table")
     def get_hypervisor_table(self) -> str:

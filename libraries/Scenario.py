@@ -63,6 +63,11 @@ class Scenario:
         if failed:
             raise AssertionError("; ".join(f"{c.name}: {c.message}" for c in failed))
 
+    @keyword("Log Settings Table")
+    def log_settings_table(self, caption: str = "preflight", **settings: object) -> None:
+        """Logs ``name=value`` settings as one table."""
+        log_table(("setting", "value"), list(settings.items()), caption)
+
     @keyword("Finish Scenario")
     def finish_scenario(self) -> None:
         """In test teardown: a passed scenario with deferred skips becomes skipped (failed under ``STRICT``)."""

@@ -89,6 +89,38 @@ def find_active_config(access: HostAccess, shim: str, handler: str | None = None
     return select_active_config(access.read_files([glob.escape(p) for p in paths]), shim, handler, base)
 
 
+def merge_config(base: Mapping, *dropins: Mapping) -> dict:
+    """Merges drop-in documents over the base, table by table, as the runtime does."""
+    merged = _deep_copy(base)
+    for dropin in dropins:
+        _merge_into(merged, dropin)
+    return merged
+
+
+def _deep_copy(value: Mapping) -> dict:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in value.items()}
+
+
+def _merge_into(target: dict, source: Mapping) -> None:
+    for key, value in source.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = _deep_copy(value) if isinstance(value, Mapping) else value
+
+
+def read_effective_config(access: HostAccess, config: ActiveConfig) -> tuple[dict, list[tuple[str, str]]]:
+    """The active file merged with every ``config.d/*.toml`` in name order, as the runtime reads them.
+
+    Returns the merged document and the (path, text) of every file, in order.
+    A malformed file is an InputError naming it.
+    """
+    files = [(config.file, config.text)]
+    files += sorted(access.read_files([glob.escape(config.config_d) + "/*.toml"]).items())
+    documents = [validate_toml(text, where=path) for path, text in files]
+    return merge_config(*documents), files
+
+
 def hypervisor_table(text: str, *, where: str = "configuration") -> str:
     """The name of the one ``[hypervisor.<name>]`` table of a configuration file."""
     try:

@@ -15,6 +15,36 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SANDBOX_ID = re.compile(r"^[0-9a-f]{12,64}$")
 
 
+def parse_cpu_quantity(text: str) -> int:
+    """A Kubernetes CPU quantity (``4``, ``500m``, ``2.5``) in millicores."""
+    value = str(text).strip()
+    try:
+        if value.endswith("m"):
+            return int(value[:-1])
+        return round(float(value) * 1000)
+    except ValueError as error:
+        raise InputError(f"quantities must match the regular expression: cpu limit {text!r}") from error
+
+
+_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_memory_quantity(text: str) -> int:
+    """A Kubernetes memory quantity (``4Gi``, ``4096Mi``, ``4G``, bytes) in MiB, rounded up."""
+    value = str(text).strip()
+    for unit in sorted(_MEMORY_UNITS, key=len, reverse=True):
+        if value.endswith(unit):
+            number, factor = value[: -len(unit)], _MEMORY_UNITS[unit]
+            break
+    else:
+        number, factor = value, 1
+    try:
+        amount = float(number) * factor
+    except ValueError as error:
+        raise InputError(f"quantities must match the regular expression: memory limit {text!r}") from error
+    return math.ceil(amount / 2**20)
+
+
 def numa_pod_manifest(
     name: str,
     *,

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from .cpuset import format_cpulist
 from .errors import InputError
+from .placement import proportional_split
 from .qemu import QemuCommandLine
-from .sysfs import normalise_bdf
+from .sysfs import HostTopology, normalise_bdf
 from .verdict import Verdict
 
 BACKEND_HEADERS = ("guest node", "backend", "type", "size MiB", "host-nodes", "policy", "verdict")
@@ -99,3 +100,31 @@ def guest_node_for_host_node(cmdline: QemuCommandLine, host_node: int) -> int | 
 
 def _vfio_list(cmdline: QemuCommandLine) -> str:
     return ", ".join(v.host or "(fd-passed)" for v in cmdline.vfio) or "none"
+
+
+def expected_guest_split(cmdline: QemuCommandLine, topology: HostTopology, total: int) -> dict[int, int] | None:
+    """Guest node -> its share of ``total`` vCPUs in proportion to the host CPUs behind it (None if unbound)."""
+    weights = {}
+    for node in cmdline.numa_nodes:
+        host_nodes = cmdline.host_nodes_of_guest_node(node.nodeid)
+        if not host_nodes:
+            return None
+        weights[node.nodeid] = len(topology.cpus_of(n for n in host_nodes if n in topology.node_ids))
+    return proportional_split(total, weights)
+
+
+def check_backends_in_order(cmdline: QemuCommandLine, host_nodes: list[int]) -> Verdict:
+    """Guest node i is bound (``policy=bind``) to exactly the i-th of ``host_nodes``."""
+    if len(cmdline.numa_nodes) != len(host_nodes):
+        found = ", ".join(f"guest node {n.nodeid}" for n in cmdline.numa_nodes) or "none"
+        return Verdict(
+            False,
+            f"expected {len(host_nodes)} guest nodes bound to host nodes "
+            f"{', '.join(map(str, host_nodes))}, found {found}",
+            BACKEND_HEADERS,
+        )
+    expected = {
+        n.nodeid: frozenset({h})
+        for n, h in zip(sorted(cmdline.numa_nodes, key=lambda n: n.nodeid), host_nodes, strict=True)
+    }
+    return check_backends_bound(cmdline, expected)

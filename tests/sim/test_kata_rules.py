@@ -3,16 +3,15 @@
 import pytest
 
 from kata_numa.cpuset import format_cpulist
+from kata_numa.dropin import merge_config
 from kata_numa.errors import InputError
+from kata_numa.pods import parse_cpu_quantity, parse_memory_quantity
 from kata_numa.qemu import parse_qemu_argv
 from kata_numa.sim.kata_rules import (
     RuntimeSettings,
     SandboxRequest,
     guest_report,
     layout_sandbox,
-    merge_config,
-    parse_cpu_quantity,
-    parse_memory_quantity,
     place_vcpus,
     qemu_argv,
     settings_from_config,

@@ -38,26 +38,6 @@ class RuntimeSettings:
     rust_runtime: bool = False
 
 
-def merge_config(base: Mapping, *dropins: Mapping) -> dict:
-    """Merges drop-in documents over the base, table by table, as the runtime does."""
-    merged = _deep_copy(base)
-    for dropin in dropins:
-        _merge_into(merged, dropin)
-    return merged
-
-
-def _deep_copy(value: Mapping) -> dict:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in value.items()}
-
-
-def _merge_into(target: dict, source: Mapping) -> None:
-    for key, value in source.items():
-        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            _merge_into(target[key], value)
-        else:
-            target[key] = _deep_copy(value) if isinstance(value, Mapping) else value
-
-
 def settings_from_config(document: Mapping, *, rust_runtime: bool = False) -> RuntimeSettings:
     """Reads the keys that matter from a merged configuration document."""
     tables = document.get("hypervisor") or {}
@@ -81,36 +61,6 @@ def settings_from_config(document: Mapping, *, rust_runtime: bool = False) -> Ru
 
 
 # -- pod resources -------------------------------------------------------------
-
-
-def parse_cpu_quantity(text: str) -> int:
-    """A Kubernetes CPU quantity (``4``, ``500m``, ``2.5``) in millicores."""
-    value = str(text).strip()
-    try:
-        if value.endswith("m"):
-            return int(value[:-1])
-        return round(float(value) * 1000)
-    except ValueError as error:
-        raise InputError(f"quantities must match the regular expression: cpu limit {text!r}") from error
-
-
-_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-
-
-def parse_memory_quantity(text: str) -> int:
-    """A Kubernetes memory quantity (``4Gi``, ``4096Mi``, ``4G``, bytes) in MiB, rounded up."""
-    value = str(text).strip()
-    for unit in sorted(_MEMORY_UNITS, key=len, reverse=True):
-        if value.endswith(unit):
-            number, factor = value[: -len(unit)], _MEMORY_UNITS[unit]
-            break
-    else:
-        number, factor = value, 1
-    try:
-        amount = float(number) * factor
-    except ValueError as error:
-        raise InputError(f"quantities must match the regular expression: memory limit {text!r}") from error
-    return math.ceil(amount / 2**20)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cpuset import format_cpulist
-from ..dropin import STAMP, find_active_config
+from ..dropin import STAMP, find_active_config, merge_config
 from ..errors import InputError
 from ..hostaccess import LocalHostAccess
+from ..pods import parse_cpu_quantity, parse_memory_quantity
 from ..sysfs import HostTopology, PciDevice
 from .configs import SHIMS, Shim, configuration_text, shim_by_name
 from .faults import parse_faults
@@ -36,9 +37,6 @@ from .kata_rules import (
     guest_report,
     host_report,
     layout_sandbox,
-    merge_config,
-    parse_cpu_quantity,
-    parse_memory_quantity,
     place_vcpus,
     qemu_argv,
     settings_from_config,
