@@ -90,7 +90,11 @@ class GuestReport:
         expected = expected_guest_split(cmdline, topology, self.report.total_cpus)
         if expected is None:
             raise AssertionError("a guest node's memory backend has no host-nodes: no host CPUs to compare with")
-        require(check_distribution(self.report.cpus, expected, tolerance=1), "guest vCPUs per node vs host CPUs")
+        require(
+            check_distribution(self.report.cpus, expected, tolerance=1),
+            "guest vCPUs per node vs host CPUs",
+            prefix="guest vCPUs per node do not follow the host CPUs",
+        )
 
     @keyword("Every Guest Node Should Have Memory")
     def every_guest_node_should_have_memory(self) -> None:

@@ -16,7 +16,7 @@ from robot.utils import timestr_to_secs
 from kata_numa import __version__
 from kata_numa.errors import InputError
 from kata_numa.pods import GPU_RESOURCE, numa_pod_manifest, parse_cpu_manager_policy
-from keyword_support import core_call, log_debug, log_table
+from keyword_support import backoff, core_call, log_debug, log_table
 
 CONFIDENTIAL_SUFFIXES = ("-snp", "-tdx")
 
@@ -96,9 +96,10 @@ class PodLifecycle:
         return manifest
 
     @keyword("Wait Until Pod Is Ready")
-    def wait_until_pod_is_ready(self, name: str, timeout: str = "300s", interval: str = "0.2s") -> None:
+    def wait_until_pod_is_ready(self, name: str, timeout: str = "300s") -> None:
         """Waits until the pod's containers are ready; fails early when it failed, naming the events."""
         deadline = time.monotonic() + timestr_to_secs(timeout)
+        delays = backoff()
         while True:
             pod = self._read(name)
             phase = pod.status.phase if pod and pod.status else "absent"
@@ -110,7 +111,7 @@ class PodLifecycle:
                 raise AssertionError(
                     f"pod {name} is not Ready after {timeout}: phase {phase}; {self._event_text(name)}"
                 )
-            time.sleep(timestr_to_secs(interval))
+            time.sleep(next(delays))
 
     def _read(self, name: str) -> client.V1Pod | None:
         try:
@@ -167,10 +168,11 @@ class PodLifecycle:
                 return
             raise AssertionError(f"deleting pod {name}: {error.status} {error.reason}") from None
         deadline = time.monotonic() + timestr_to_secs(timeout)
+        delays = backoff()
         while self._read(name) is not None:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"pod {name} still exists {timeout} after its deletion")
-            time.sleep(0.2)
+            time.sleep(next(delays))
 
     @keyword("Log Pod Status And Events")
     def log_pod_status_and_events(self, name: str) -> None:

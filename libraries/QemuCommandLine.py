@@ -23,7 +23,7 @@ from kata_numa.qemu_checks import (
     guest_node_for_host_node,
     vfio_guest_node,
 )
-from keyword_support import CONVERTERS, CpuList, core_call, log_debug, log_table, node_access, require
+from keyword_support import CONVERTERS, CpuList, backoff, core_call, log_debug, log_table, node_access, require
 
 
 @library(scope="SUITE", version=__version__, converters=CONVERTERS, doc_format="ROBOT")
@@ -89,6 +89,7 @@ class QemuCommandLine:
         """Waits until every QEMU process read since the last call has exited, then forgets them."""
         deadline = time.monotonic() + timestr_to_secs(timeout)
         access = node_access()
+        delays = backoff()
         while True:
             alive = [pid for pid in self._seen_pids if _alive(access, pid)]
             if not alive:
@@ -96,7 +97,7 @@ class QemuCommandLine:
                 return
             if time.monotonic() >= deadline:
                 raise AssertionError(f"QEMU processes {', '.join(map(str, alive))} still run {timeout} after deletion")
-            time.sleep(0.2)
+            time.sleep(next(delays))
 
     @keyword("Read QEMU Command Line Of Process")
     def read_qemu_command_line_of_process(self, pid: int) -> None:

@@ -42,13 +42,13 @@ def log_debug(title: str, text: str) -> None:
     logger.debug(f"{title}:\n{text}")
 
 
-def require(verdict: Verdict, caption: str = "") -> None:
-    """Logs the verdict's evidence, then fails with its message unless it passed."""
+def require(verdict: Verdict, caption: str = "", prefix: str = "") -> None:
+    """Logs the verdict's evidence, then fails with its message (after ``prefix``) unless it passed."""
     logger.info(verdict_table(verdict, caption), html=True)
     for note in verdict.notes:
         logger.info(note)
     if not verdict.ok:
-        raise AssertionError(verdict.message)
+        raise AssertionError(f"{prefix}: {verdict.message}" if prefix else verdict.message)
 
 
 def core_call(function, *args, **kwargs):
@@ -75,3 +75,11 @@ def skip_or_fail(reason: str) -> None:
     if strict_mode():
         raise AssertionError(f"STRICT: would skip: {reason}")
     BuiltIn().skip(reason)
+
+
+def backoff(first: float = 0.05, longest: float = 1.0):
+    """Waits between polls: 0.05 s, doubling up to ``longest`` (a fast target answers fast, a real one is spared)."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, longest)

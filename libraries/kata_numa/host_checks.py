@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .cpuset import format_cpulist
 from .placement import (
     PinningSummary,
+    ThreadPlacement,
     check_distribution,
     check_no_shared_cpus,
     check_single_node,
@@ -118,7 +119,11 @@ def placement_checks(
     lost = guest_nodes_without_local_cpus(cmdline, topology, exclusive)
     quoted = locality_lines(journal)
     lost_reason = _lost_reason(lost, exclusive, quoted)
-    checks = [_placed(summary, cmdline, lost, lost_reason), _shared(summary), _count(summary, policy, cpu_limit)]
+    checks = [
+        _placed(summary, cmdline, topology, lost, lost_reason),
+        _shared(summary),
+        _count(summary, policy, cpu_limit),
+    ]
     if expect.guest_vcpus is not None:
         placed = sum(summary.per_node.values())
         ok = placed == expect.guest_vcpus
@@ -147,15 +152,44 @@ def _lost_reason(lost: Mapping[int, frozenset[int]], exclusive: frozenset[int] |
     return reason + (f"; the runtime logged: {quoted[0]}" if quoted else "")
 
 
+def _multi_node_cpus(cmdline: QemuCommandLine, topology: HostTopology) -> dict[int, frozenset[int]]:
+    """Guest node -> host CPUs, for guest nodes that an explicit mapping backs with several host nodes."""
+    found = {}
+    for node in cmdline.numa_nodes:
+        host_nodes = cmdline.host_nodes_of_guest_node(node.nodeid)
+        if host_nodes and len(host_nodes) > 1:
+            found[node.nodeid] = topology.cpus_of(n for n in host_nodes if n in topology.node_ids)
+    return found
+
+
+def _confined_to_guest_node(
+    thread: ThreadPlacement, cmdline: QemuCommandLine, multi: Mapping[int, frozenset[int]]
+) -> bool:
+    """A thread of a guest node backed by several host nodes is placed when confined to their CPUs."""
+    if not thread.cpus:
+        return False
+    if thread.vcpu_index is not None:
+        guest = cmdline.guest_node_of_vcpu(thread.vcpu_index)
+        return guest is not None and guest.nodeid in multi and thread.cpus <= multi[guest.nodeid]
+    return any(thread.cpus <= cpus for cpus in multi.values())
+
+
 def _placed(
-    summary: PinningSummary, cmdline: QemuCommandLine, lost: Mapping[int, frozenset[int]], reason: str
+    summary: PinningSummary,
+    cmdline: QemuCommandLine,
+    topology: HostTopology,
+    lost: Mapping[int, frozenset[int]],
+    reason: str,
 ) -> Check:
     name = "every vCPU thread is placed on one host node"
     if not summary.vcpus:
         return Check(name, FAIL, f"no vCPU thread found ({summary.method_note})")
-    unplaced = summary.unplaced
+    multi = _multi_node_cpus(cmdline, topology)
+    unplaced = tuple(t for t in summary.unplaced if not _confined_to_guest_node(t, cmdline, multi))
+    if multi:
+        name = "every vCPU thread is placed on the host nodes of its guest node"
     if not unplaced:
-        return Check(name, PASS, f"{len(summary.vcpus)} vCPU threads placed ({summary.method})")
+        return Check(name, PASS, f"{len(summary.vcpus)} vCPU threads placed ({summary.method_note})")
     excused = []
     for thread in unplaced:
         guest = cmdline.guest_node_of_vcpu(thread.vcpu_index) if thread.vcpu_index is not None else None

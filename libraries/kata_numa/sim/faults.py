@@ -22,91 +22,60 @@ class Fault:
     breaks: str
     caught_by: str
     kind: str = "fault"
+    scenarios: frozenset[int] = frozenset()  # the scenarios that fail on the default host under policy none
+    message: str = ""  # a regular expression their failure messages match, naming the broken behaviour
 
+
+ALL = frozenset(range(1, 8))
 
 CATALOGUE: dict[str, Fault] = {
     f.name: f
     for f in (
-        Fault(
-            "guest-single-node",
-            "the guest kernel sees one NUMA node although QEMU describes several",
-            "Guest Should Expose NUMA Nodes (scenarios 1, 3)",
-        ),
-        Fault(
-            "guest-vcpu-imbalance",
-            "the runtime splits vCPUs unevenly: all but one on the first guest node",
-            "guest vCPUs per node equal the proportional share within 1 (scenarios 1, 3)",
-        ),
-        Fault(
-            "guest-memory-one-node",
-            "the guest reports all its memory on node 0 and none on the others",
-            "Every Guest Node Should Have Memory (scenarios 1, 3)",
-        ),
-        Fault(
-            "vcpus-unpinned",
-            "vCPU threads keep the process's broad CPU mask",
-            "every vCPU thread placed on one host node (all scenarios)",
-        ),
-        Fault(
-            "vcpus-pinned-node0",
-            "every vCPU thread is confined to the CPUs of host node 0",
-            "per-node counts match the guest layout / vCPUs on the GPU's or mapped node (scenarios 1-5)",
-        ),
-        Fault(
-            "vcpus-same-cpu",
-            "every vCPU thread of a guest node is pinned to its node's first CPU",
-            "No Two vCPU Threads Should Hold The Same CPU (all scenarios)",
-        ),
-        Fault(
-            "sandboxes-share-cpus",
-            "each sandbox pins its vCPUs to single CPUs round-robin from its node's first CPU, "
-            "so two sandboxes stack on the same CPUs (the old runtime behaviour)",
-            "Sandboxes Should Not Share Pinned CPUs (scenario 6); the single-CPU count under none",
-        ),
-        Fault(
-            "rightsize-ignores-gpu",
-            "a small GPU pod is right-sized to the first node instead of the GPU's node",
-            "vCPU threads and memory on the GPU's host node (scenario 4)",
-        ),
-        Fault(
-            "no-pxb",
-            "no pxb-pcie: the GPU sits on pcie.0 and the guest sees no NUMA node for it",
-            "pxb-pcie with the GPU's guest node / guest GPU NUMA node (scenario 3)",
-        ),
-        Fault(
-            "gpu-wrong-guest-node",
-            "the GPU's pxb-pcie carries another guest node than the GPU's",
-            "pxb-pcie numa_node and guest GPU NUMA node (scenarios 3, 4)",
-        ),
-        Fault(
-            "no-policy-bind",
-            "memory backends carry host-nodes but no policy=bind",
-            "every memory backend has policy=bind (scenarios 3, 5)",
-        ),
-        Fault(
-            "mapping-ignored",
-            "numa_mapping is not honoured: the automatic mapping is used instead",
-            "memory and vCPUs bound to the mapped host node (scenario 5)",
-        ),
-        Fault(
-            "dropins-ignored",
-            "config.d/ is not read: NUMA and pinning stay off as shipped",
-            "guest node count and vCPU placement (all scenarios)",
-        ),
-        Fault(
-            "leftover-dropin",
-            "a drop-in left by an earlier crashed run of the suite sits in config.d/",
-            "the run's setup cleans it before any scenario",
-            kind="condition",
-        ),
-        Fault(
-            "foreign-dropin",
-            "the operator's own drop-in has the suite's drop-in file name",
-            "the drop-in is put back byte for byte after the scenario",
-            kind="condition",
-        ),
+        Fault("guest-single-node", "the guest kernel sees one NUMA node although QEMU describes several",
+              "Guest Should Expose NUMA Nodes", scenarios=frozenset({1, 3, 7}),
+              message=r"expected 2 guest NUMA node\(s\), found 1"),
+        Fault("guest-vcpu-imbalance", "the runtime splits vCPUs unevenly: all but one on the first guest node",
+              "Guest vCPUs Should Follow Host CPU Proportions", scenarios=frozenset({1, 3}),
+              message=r"guest vCPUs per node do not follow the host CPUs"),
+        Fault("guest-memory-one-node", "the guest reports all its memory on node 0 and none on the others",
+              "Every Guest Node Should Have Memory", scenarios=frozenset({1, 3}),
+              message=r"guest nodes \S+ report no memory"),
+        Fault("vcpus-unpinned", "vCPU threads keep the process's broad CPU mask",
+              "every vCPU thread is placed on one host node", scenarios=ALL, message=r"not placed yet"),
+        Fault("vcpus-pinned-node0", "every vCPU thread is confined to the CPUs of host node 0",
+              "vCPU threads per host node match the guest layout; every vCPU thread on the GPU's / mapped node",
+              scenarios=frozenset({1, 3, 4, 5}),
+              message=r"vCPU threads per host node match the guest layout|expected all on host node"),
+        Fault("vcpus-same-cpu", "every vCPU thread of a guest node is pinned to its node's first CPU",
+              "no two vCPU threads hold the same CPU", scenarios=ALL, message=r"vCPU threads stacked on shared CPUs"),
+        Fault("sandboxes-share-cpus",
+              "each sandbox pins its vCPUs to single CPUs round-robin from its node's first CPU, "
+              "so two sandboxes stack on the same CPUs (the old runtime behaviour)",
+              "Sandboxes Should Not Share Pinned CPUs; single-CPU vCPU threads match the CPU manager policy",
+              scenarios=ALL, message=r"expected 0 single-CPU vCPU threads|both pin vCPUs to CPUs"),
+        Fault("rightsize-ignores-gpu", "a small GPU pod is right-sized to the first node instead of the GPU's node",
+              "Guest GPUs Should Report NUMA Node (the GPU's node is not covered); memory on the GPU's node",
+              scenarios=frozenset({4}), message=r"found 0000:\S+ on -1|host-nodes=0 instead of 1"),
+        Fault("no-pxb", "no pxb-pcie: the GPU sits on pcie.0 and the guest sees no NUMA node for it",
+              "Guest GPUs Should Report NUMA Node", scenarios=frozenset({3, 4}), message=r"found 0000:\S+ on -1"),
+        Fault("gpu-wrong-guest-node", "the GPU's pxb-pcie carries another guest node than the GPU's",
+              "Guest GPUs Should Report NUMA Node; VFIO Device Should Sit On Guest Node", scenarios=frozenset({3, 4}),
+              message=r"expected every guest GPU on guest node \d+, found 0000:\S+ on \d+"),
+        Fault("no-policy-bind", "memory backends carry host-nodes but no policy=bind",
+              "memory backends bound with policy=bind", scenarios=frozenset({3, 4, 5}),
+              message=r"policy=\(none\) instead of bind"),
+        Fault("mapping-ignored", "numa_mapping is not honoured: the automatic mapping is used instead",
+              "memory bound to the mapped host node; two guest nodes on one host node", scenarios=frozenset({5, 7}),
+              message=r"host-nodes=0 instead of 1|expected 2 guest NUMA node\(s\), found 1"),
+        Fault("dropins-ignored", "config.d/ is not read: NUMA and pinning stay off as shipped",
+              "guest node count; every vCPU thread is placed on one host node", scenarios=ALL,
+              message=r"guest NUMA node\(s\)|not placed yet|on -1|instead of bind"),
+        Fault("leftover-dropin", "a drop-in left by an earlier crashed run of the suite sits in config.d/",
+              "the run's setup cleans it before any scenario (every scenario passes)", kind="condition"),
+        Fault("foreign-dropin", "the operator's own drop-in has the suite's drop-in file name",
+              "it is put back byte for byte (the run's teardown checks config.d/ is as found)", kind="condition"),
     )
-}
+}  # fmt: skip
 
 
 def parse_faults(text: str | Iterable[str] | None) -> frozenset[str]:
@@ -123,6 +92,8 @@ def parse_faults(text: str | Iterable[str] | None) -> frozenset[str]:
 
 def catalogue_markdown() -> str:
     """The catalogue as a Markdown table, for the docs."""
-    lines = ["| name | kind | breaks | caught by |", "|---|---|---|---|"]
-    lines += [f"| `{f.name}` | {f.kind} | {f.breaks} | {f.caught_by} |" for f in CATALOGUE.values()]
+    lines = ["| name | kind | breaks | caught by | failing scenarios |", "|---|---|---|---|---|"]
+    for fault in CATALOGUE.values():
+        failing = ", ".join(str(n) for n in sorted(fault.scenarios)) or "none"
+        lines.append(f"| `{fault.name}` | {fault.kind} | {fault.breaks} | {fault.caught_by} | {failing} |")
     return "\n".join(lines)
