@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROBOT_PATH := --pythonpath libraries
+TARGET ?= sim
 export PYTHONPATH := $(CURDIR)/libraries
+export ROBOT_OPTIONS
 
 .PHONY: all venv test lint unit robot-libraries docs run benchmark clean
 
@@ -27,9 +29,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check libraries tests benchmarks
 	$(BIN)/robocop check tests/robot suites resources
 	$(BIN)/robocop format --check tests/robot suites resources
+	$(BIN)/robot $(ROBOT_PATH) --dryrun --output NONE --log NONE --report NONE --console dotted -v TARGET:sim suites
 
+## unit: pytest, two workers: unit, integration, simulated node, and the suites on it (every topology, policy, fault)
 unit: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 tests
 
 robot-libraries: $(STAMP)
 	$(BIN)/robot $(ROBOT_PATH) --outputdir results/libraries --xunit xunit.xml --loglevel DEBUG:INFO tests/robot
@@ -42,13 +46,9 @@ docs: $(STAMP)
 	done
 	@echo "libdoc written to docs/libdoc/"
 
-## run: the NUMA scenarios (suites/) with results in results/
+## run: the NUMA scenarios (suites/) against TARGET (sim by default); results in results/
 run: $(STAMP)
-	@if ! grep -qs '^\*\*\* Test Cases \*\*\*' suites/*.robot; then \
-		echo "make run: suites/ holds no scenario yet (the simulated node and the scenarios are not built yet)"; \
-		exit 1; \
-	fi
-	$(BIN)/robot $(ROBOT_PATH) --outputdir results --xunit xunit.xml suites
+	$(BIN)/robot $(ROBOT_PATH) --outputdir results --xunit xunit.xml -v TARGET:$(TARGET) suites
 
 ## benchmark: the pinning probe against the original shell approach; simulated node start to a Ready pod
 benchmark: $(STAMP)

@@ -100,27 +100,32 @@ class VcpuPinning:
         log_table(("host node", "placed vCPU threads"), summary.per_node.items(), "vCPU threads per host node")
 
     @keyword("Poll vCPU Placement")
-    def poll_vcpu_placement(self, pid: int, retries: int = 30, interval: str = "1s") -> PinningSummary:
-        """Probes until the runtime has placed every vCPU thread (none keeps the process's mask) or retries run out.
+    def poll_vcpu_placement(
+        self, pid: int, retries: int = 30, interval: str = "1s", policy: str = "none", cpu_limit: int = 0
+    ) -> PinningSummary:
+        """Probes until the runtime has placed the vCPU threads as ``policy`` says, or the retries run out.
 
-        Logs each attempt's counts. Never fails by itself: the checks that
-        follow say what is wrong when the retries ran out.
+        Placed: no vCPU thread keeps the process's mask and, under ``static``,
+        as many threads hold a CPU of their own as the limit ``cpu_limit``
+        backs. Logs each attempt's counts. Never fails by itself: the checks
+        that follow say what is wrong when the retries ran out.
         """
         attempts = []
         for attempt in range(1, max(1, retries) + 1):
             summary = self._probe(pid)
             waiting = [t for t in summary.vcpus if t.state == STATE_UNPLACED]
+            pinned_enough = policy != "static" or summary.single_cpu_threads >= min(cpu_limit, len(summary.vcpus))
             attempts.append(
                 (attempt, len(summary.vcpus), _counts(summary.per_node), len(waiting), summary.single_cpu_threads)
             )
-            if summary.vcpus and not waiting:
+            if summary.vcpus and not waiting and pinned_enough:
                 break
             if attempt < retries:
                 time.sleep(timestr_to_secs(interval))
         log_table(
             ("attempt", "vCPU threads", "placed per host node", "not placed yet", "single-CPU"),
             attempts,
-            f"polling the placement of QEMU {pid}",
+            f"polling the placement of QEMU {pid} (CPU manager policy {policy})",
         )
         self._summary = summary
         self._log(summary)
