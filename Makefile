@@ -41,7 +41,7 @@ robot-libraries: $(STAMP)
 ## docs: libdoc HTML of every keyword library into docs/libdoc/
 docs: $(STAMP)
 	@mkdir -p docs/libdoc
-	@for lib in NodeAccess HostTopology QemuCommandLine VcpuPinning GuestReport RuntimeConfig SimulatedNode; do \
+	@for lib in NodeAccess HostTopology QemuCommandLine VcpuPinning GuestReport RuntimeConfig SimulatedNode PodLifecycle Scenario; do \
 		$(BIN)/libdoc --quiet $(ROBOT_PATH) $$lib docs/libdoc/$$lib.html || exit 1; \
 	done
 	@echo "libdoc written to docs/libdoc/"

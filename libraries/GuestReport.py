@@ -34,6 +34,11 @@ class GuestReport:
         self._report: Report | None = None
 
     @property
+    def latest(self) -> Report | None:
+        """The report parsed last, or None."""
+        return self._report
+
+    @property
     def report(self) -> Report:
         """The report parsed last."""
         if self._report is None:

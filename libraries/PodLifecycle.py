@@ -176,7 +176,7 @@ class PodLifecycle:
 
     @keyword("Log Pod Status And Events")
     def log_pod_status_and_events(self, name: str) -> None:
-        """Logs the pod's phase, conditions and events (for the teardown of a scenario)."""
+        """Logs the pod's phase, conditions, events and log (for the teardown of a scenario)."""
         pod = self._read(name)
         if pod is None:
             logger.info(f"pod {name} does not exist")
@@ -188,6 +188,12 @@ class PodLifecycle:
             [(e.type, e.reason, e.message) for e in self._events(name)],
             f"events of {name}",
         )
+        if pod.status.phase == "Running":
+            try:
+                text = self.api.read_namespaced_pod_log(name, self.namespace, container="probe")
+            except ApiException as error:
+                text = f"(not readable: {error.status} {error.reason})"
+            logger.info(f"log of {name}:\n{text}")
 
     @keyword("Get Kubelet CPU Manager Policy")
     def get_kubelet_cpu_manager_policy(self, node: str) -> str:

@@ -44,6 +44,11 @@ class QemuCommandLine:
         self._seen_pids: list[int] = []
 
     @property
+    def latest(self) -> CommandLine | None:
+        """The command line read last, or None."""
+        return self._cmdline
+
+    @property
     def cmdline(self) -> CommandLine:
         """The command line read last."""
         if self._cmdline is None:

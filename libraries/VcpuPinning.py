@@ -26,6 +26,7 @@ from kata_numa.placement import (
 )
 from kata_numa.procfs import read_cmdline, read_threads
 from kata_numa.qemu import parse_qemu_argv
+from kata_numa.report import placement_rows
 from kata_numa.sysfs import HostTopology, read_host_topology
 from kata_numa.verdict import Verdict
 from keyword_support import CONVERTERS, CpuList, core_call, log_table, node_access, require
@@ -130,6 +131,16 @@ class VcpuPinning:
         self._summary = summary
         self._log(summary)
         return summary
+
+    @keyword("Log Placement Table")
+    def log_placement_table(self, policy: str = "unknown") -> None:
+        """Logs the scenario's one placement table: host and guest nodes, vCPU threads, policy, GPUs, QEMU NUMA args."""
+        libraries = BuiltIn()
+        topology = libraries.get_library_instance("HostTopology").topology
+        report = libraries.get_library_instance("GuestReport").latest
+        cmdline = libraries.get_library_instance("QemuCommandLine").latest
+        rows = placement_rows(topology, report, cmdline, self._summary, policy)
+        log_table(("placement", "observed"), rows, "placement of the sandbox")
 
     @keyword("Host Placement Should Be Correct")
     def host_placement_should_be_correct(

@@ -338,7 +338,9 @@ def check_no_shared_cpus(summary: PinningSummary) -> Verdict:
         return Verdict(
             True, f"{summary.single_cpu_threads} single-CPU vCPU threads hold distinct CPUs", ("cpu", "tids"), rows
         )
-    listed = "; ".join(f"CPU {cpu} held by tids {', '.join(map(str, tids))}" for cpu, tids in shared.items())
+    listed = "; ".join(f"CPU {cpu} held by tids {_tids(tids)}" for cpu, tids in list(shared.items())[:6])
+    if len(shared) > 6:
+        listed += f"; and {len(shared) - 6} more CPUs"
     return Verdict(False, f"vCPU threads stacked on shared CPUs: {listed}", ("cpu", "tids"), rows)
 
 
@@ -363,6 +365,12 @@ def expected_single_cpu_threads(policy: str, cpu_limit: int, vcpu_count: int) ->
     if policy == "static":
         return min(cpu_limit, vcpu_count)
     return None
+
+
+def _tids(tids: Iterable[int], most: int = 6) -> str:
+    tids = list(tids)
+    shown = ", ".join(map(str, tids[:most]))
+    return shown + (f" and {len(tids) - most} more" if len(tids) > most else "")
 
 
 def _counts(counts: Mapping[int, int]) -> str:

@@ -33,7 +33,7 @@ GPU Sandbox Spans Both Host Nodes
     ${gpu_node}    Get Host Node Of PCI Device    0000:41:00.0
     VFIO Device Should Sit On Guest Node    0000:41:00.0    ${gpu_node}
     Probe vCPU Placement    ${pid}
-    Placed vCPU Threads Should Number    66
+    Placed vCPU Threads Should Number    65
     vCPU Threads Should Be Balanced Over Host Nodes    0-1
     Each vCPU Should Run On The Host Node Of Its Guest Node
 

@@ -46,7 +46,7 @@ def test_reads_all_threads_in_one_operation():
     access = host_access()
     process = read_threads(access, 4100)
     assert access.stats.reads == 1
-    assert len(process.threads) == 70
+    assert len(process.threads) == 69
     assert process.main.name == "qemu-system-x86"
     assert next(t for t in process.threads if t.name == "CPU 0/KVM").cpus == frozenset(range(32)) | set(range(64, 96))
 
