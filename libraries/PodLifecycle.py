@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from robot.api import logger
@@ -15,10 +20,16 @@ from robot.utils import timestr_to_secs
 
 from kata_numa import __version__
 from kata_numa.errors import InputError
-from kata_numa.pods import GPU_RESOURCE, numa_pod_manifest, parse_cpu_manager_policy
+from kata_numa.pods import (
+    GPU_RESOURCE,
+    READ_STREAM_PATCH,
+    SETTINGS_DROPIN,
+    genpolicy_argv,
+    is_confidential,
+    numa_pod_manifest,
+    parse_cpu_manager_policy,
+)
 from keyword_support import backoff, core_call, log_debug, log_table
-
-CONFIDENTIAL_SUFFIXES = ("-snp", "-tdx")
 
 
 @library(scope="GLOBAL", version=__version__, doc_format="ROBOT")
@@ -95,6 +106,38 @@ class PodLifecycle:
         log_debug(f"manifest of {name}", json.dumps(manifest, indent=2))
         return manifest
 
+    @keyword("Apply Agent Policy To Manifest")
+    def apply_agent_policy_to_manifest(self, manifest: dict, genpolicy: str, settings_dir: str) -> dict:
+        """Returns the manifest with an agent policy from ``genpolicy`` that lets the guest's log be read.
+
+        The policy is generated in a copy of ``settings_dir`` (the original is not
+        touched) with a JSON-patch drop-in that allows ``ReadStreamRequest``.
+        """
+        if not os.path.isdir(settings_dir):
+            raise AssertionError(f"GENPOLICY_SETTINGS_DIR {settings_dir} is not a directory")
+        with tempfile.TemporaryDirectory(prefix="kata-numa-policy-") as work:
+            settings = os.path.join(work, "settings")
+            shutil.copytree(settings_dir, settings)
+            patch = os.path.join(settings, SETTINGS_DROPIN)
+            os.makedirs(os.path.dirname(patch), exist_ok=True)
+            with open(patch, "w", encoding="utf-8") as handle:
+                json.dump(READ_STREAM_PATCH, handle)
+            path = os.path.join(work, "pod.yaml")
+            with open(path, "w", encoding="utf-8") as handle:
+                yaml.safe_dump(manifest, handle)
+            argv = genpolicy_argv(genpolicy, path, settings)
+            try:
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+            except OSError as error:
+                raise AssertionError(f"GENPOLICY {genpolicy} cannot run: {error.strerror}") from None
+            if done.returncode != 0:
+                raise AssertionError(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
+            with open(path, encoding="utf-8") as handle:
+                generated = yaml.safe_load(handle)
+        annotations = (generated.get("metadata") or {}).get("annotations") or {}
+        log_table(("manifest", "annotations added"), [(manifest["metadata"]["name"], ", ".join(annotations) or "-")])
+        return generated
+
     @keyword("Wait Until Pod Is Ready")
     def wait_until_pod_is_ready(self, name: str, timeout: str = "300s") -> None:
         """Waits until the pod's containers are ready; fails early when it failed, naming the events."""
@@ -140,7 +183,7 @@ class PodLifecycle:
         try:
             text = self.api.read_namespaced_pod_log(name, self.namespace, container="probe")
         except ApiException as error:
-            if runtime_class.endswith(CONFIDENTIAL_SUFFIXES):
+            if is_confidential(runtime_class):
                 raise AssertionError(
                     f"reading the log of {name} was refused ({error.status} {error.reason}): runtime class "
                     f"{runtime_class} runs an agent policy; the log is readable only when the pod's policy allows "
@@ -149,6 +192,32 @@ class PodLifecycle:
             raise AssertionError(f"reading the log of {name}: {error.status} {error.reason}: {error.body}") from None
         log_debug(f"probe output of {name}", text)
         return text
+
+    @keyword("Add Agent Policy When The Shim Needs One")
+    def add_agent_policy_when_the_shim_needs_one(
+        self, manifest: dict, runtime_class: str, genpolicy: str = "", settings_dir: str = ""
+    ) -> dict:
+        """Returns ``manifest``, with an agent policy allowing log reads for a confidential runtime class.
+
+        Unchanged for other runtime classes, and when ``genpolicy`` is not given
+        (the preflight warned; a refused log read then says why).
+        """
+        if not is_confidential(runtime_class) or not genpolicy:
+            return manifest
+        return self.apply_agent_policy_to_manifest(manifest, genpolicy, settings_dir)
+
+    @keyword("Check Agent Policy Settings")
+    def check_agent_policy_settings(self, runtime_class: str, genpolicy: str = "", settings_dir: str = "") -> str:
+        """Returns how log reads will work for ``runtime_class``; warns when a confidential shim lacks genpolicy."""
+        if not is_confidential(runtime_class):
+            return "not needed"
+        if not genpolicy or not settings_dir:
+            logger.warn(
+                f"runtime class {runtime_class} runs an agent policy: without GENPOLICY and "
+                "GENPOLICY_SETTINGS_DIR the guest's log cannot be read and every scenario will fail"
+            )
+            return "missing: set GENPOLICY and GENPOLICY_SETTINGS_DIR"
+        return f"generated by {genpolicy} from {settings_dir} with ReadStreamRequest allowed"
 
     @keyword("Get Node Of Pod")
     def get_node_of_pod(self, name: str) -> str:

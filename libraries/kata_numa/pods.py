@@ -143,3 +143,18 @@ def parse_cpu_manager_policy(configz: str | bytes | Mapping) -> str:
     if policy not in ("none", "static"):
         raise InputError(f"configz: unknown cpuManagerPolicy {policy!r}")
     return policy
+
+
+CONFIDENTIAL_SUFFIXES = ("-snp", "-tdx")
+READ_STREAM_PATCH = [{"op": "replace", "path": "/request_defaults/ReadStreamRequest", "value": True}]
+SETTINGS_DROPIN = "genpolicy-settings.d/99-kata-numa-suite-read-logs.json"
+
+
+def is_confidential(runtime_class: str) -> bool:
+    """True for the confidential shims (``*-snp``, ``*-tdx``), whose agent policy guards log reads."""
+    return runtime_class.endswith(CONFIDENTIAL_SUFFIXES)
+
+
+def genpolicy_argv(genpolicy: str, manifest: str, settings_dir: str) -> list[str]:
+    """``genpolicy -u -y <manifest> -p <settings>/rules.rego -j <settings>`` (writes the policy annotation)."""
+    return [genpolicy, "-u", "-y", manifest, "-p", f"{settings_dir}/rules.rego", "-j", settings_dir]

@@ -86,3 +86,24 @@ def test_no_target_stops_the_run_naming_both_targets(tmp_path):
     assert {o.status for o in result.scenarios.values()} == {"FAIL"}
     assert "TARGET=sim" in result.suite_message
     assert "TARGET=cluster" in result.suite_message
+
+
+def test_a_confidential_shim_without_genpolicy_says_why_the_log_is_refused(tmp_path):
+    result = run_suites(tmp_path, KATA_HYPERVISOR="qemu-nvidia-gpu-snp")
+    assert result.scenarios[2].status == "FAIL"
+    assert "ReadStreamRequest" in result.scenarios[2].message
+    assert "GENPOLICY" in result.scenarios[2].message
+
+
+def test_a_confidential_shim_with_genpolicy_runs_every_scenario(tmp_path):
+    settings = tmp_path / "settings"
+    settings.mkdir()
+    (settings / "rules.rego").write_text("package agent_policy\n")
+    result = run_suites(
+        tmp_path / "out",
+        KATA_HYPERVISOR="qemu-nvidia-gpu-snp",
+        GENPOLICY=str(REPO / "tests" / "helpers" / "fake_genpolicy.py"),
+        GENPOLICY_SETTINGS_DIR=str(settings),
+    )
+    assert {n: o.status for n, o in result.scenarios.items()} == dict.fromkeys(SCENARIOS, "PASS"), result.scenarios
+    assert not (settings / "genpolicy-settings.d").exists()  # the settings were copied, not changed

@@ -26,7 +26,7 @@ from ..cpuset import format_cpulist
 from ..dropin import STAMP, find_active_config, merge_config
 from ..errors import InputError
 from ..hostaccess import LocalHostAccess
-from ..pods import parse_cpu_quantity, parse_memory_quantity
+from ..pods import is_confidential, parse_cpu_quantity, parse_memory_quantity
 from ..sysfs import HostTopology, PciDevice
 from .configs import SHIMS, Shim, configuration_text, shim_by_name
 from .faults import parse_faults
@@ -46,6 +46,7 @@ from .procfs_tree import SimThread, remove_process, update_threads, write_atomic
 from .sysfs_tree import write_sysfs_tree
 
 GPU_RESOURCE = "nvidia.com/pgpu"
+AGENT_POLICY_ANNOTATION = "io.katacontainers.config.agent.policy"
 SUITE_DROPIN = "90-kata-numa-suite.toml"
 STATE_FILE = "run/kata-sim/pods"
 JOURNAL_FILE = "var/log/kata-sim/journal"
@@ -515,6 +516,15 @@ class SimulatedNode:
                 "BadRequest",
                 f'container "{self._container_name(pod)}" in pod "{name}" is waiting to start: '
                 f"{pod.waiting_reason or 'ContainerCreating'}",
+            )
+        runtime_class = pod.manifest["spec"].get("runtimeClassName") or ""
+        annotations = (pod.manifest.get("metadata") or {}).get("annotations") or {}
+        if is_confidential(runtime_class) and AGENT_POLICY_ANNOTATION not in annotations:
+            raise ApiError(
+                500,
+                "InternalError",
+                "failed to read the container log: rpc error: code = PermissionDenied desc = "
+                '"ReadStreamRequest is blocked by policy"',
             )
         return pod.log
 
