@@ -107,3 +107,12 @@ def test_a_confidential_shim_with_genpolicy_runs_every_scenario(tmp_path):
     )
     assert {n: o.status for n, o in result.scenarios.items()} == dict.fromkeys(SCENARIOS, "PASS"), result.scenarios
     assert not (settings / "genpolicy-settings.d").exists()  # the settings were copied, not changed
+
+
+def test_a_gpu_without_numa_affinity_skips_its_locality_checks_after_the_rest(tmp_path):
+    host = REPO / "tests" / "fixtures" / "topologies" / "two-socket-gpu-no-affinity.yaml"
+    result = run_suites(tmp_path, SIM_TOPOLOGY=str(host))
+    for number in (3, 4):
+        assert result.scenarios[number].status == "SKIP", result.scenarios[number]
+        assert "numa_node is -1" in result.scenarios[number].message
+    assert {result.scenarios[n].status for n in (1, 2, 5, 6, 7)} == {"PASS"}

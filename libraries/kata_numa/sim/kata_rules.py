@@ -151,7 +151,8 @@ def right_size(
     def memory_kb(node: GuestNode) -> int:
         return sum(topology.node(h).mem_kb for h in node.host_nodes)
 
-    if not gpus:
+    gpu_nodes = {g.numa_node for g in gpus if g.numa_node is not None}
+    if not gpu_nodes:  # no device, or none whose node the platform knows: the rule without VFIO
         with_cpus = [n for n in nodes if n.host_cpus]
         if len(with_cpus) <= 1:
             return with_cpus
@@ -160,7 +161,6 @@ def right_size(
         if vcpus <= smallest_cpus and memory_mib * 1024 <= smallest_mem:
             return with_cpus[:1]
         return with_cpus
-    gpu_nodes = {g.numa_node for g in gpus if g.numa_node is not None}
     covering = [n for n in nodes if n.host_nodes & gpu_nodes]
     if "rightsize-ignores-gpu" in faults and covering:
         covering = nodes[:1]
