@@ -5,21 +5,26 @@ from __future__ import annotations
 import datetime
 import glob
 import os
+import socket
+import time
 
 from robot.api import logger
 from robot.api.deco import keyword, library
+from robot.utils import timestr_to_secs
 
 from kata_numa import __version__
 from kata_numa.dropin import (
     BASE_DIR,
     ActiveConfig,
     DropIn,
+    acquire_node_lock,
     clean_leftover,
     dropin_content,
     find_active_config,
     find_leftovers,
     hypervisor_table,
     read_effective_config,
+    release_node_lock,
     render_dropin,
 )
 from keyword_support import core_call, log_debug, log_table, node_access
@@ -47,6 +52,7 @@ class RuntimeConfig:
         self._config: ActiveConfig | None = None
         self._dropins: list[DropIn] = []
         self._snapshot: dict[str, tuple[bytes, int]] | None = None
+        self._locked = False
 
     @property
     def config(self) -> ActiveConfig:
@@ -129,6 +135,31 @@ class RuntimeConfig:
             if info is not None and info.kind == "file":
                 state[path] = (access.read_bytes(path), info.mode)
         return state
+
+    @keyword("Lock The Node For This Run")
+    def lock_the_node_for_this_run(self, stale_after: str = "6h") -> None:
+        """Takes the per-node lock (next to ``config.d/``) so that two runs never share one node."""
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        message = core_call(
+            acquire_node_lock,
+            node_access(),
+            self.config,
+            self.run_id,
+            holder=holder,
+            now=time.time(),
+            stale_after=timestr_to_secs(stale_after),
+        )
+        self._locked = True
+        logger.info(message)
+
+    @keyword("Release The Node")
+    def release_the_node(self) -> None:
+        """Removes this run's lock (another run's lock is left alone)."""
+        if self._config is None or not self._locked:
+            return
+        if release_node_lock(node_access(), self.config, self.run_id):
+            logger.info("released the node lock")
+        self._locked = False
 
     @keyword("Get Hypervisor Table")
     def get_hypervisor_table(self) -> str:

@@ -309,3 +309,64 @@ def clean_leftover(access: HostAccess, config: ActiveConfig, path: str) -> str:
 def _check_word(value: str, what: str) -> None:
     if not _WORD.match(value or ""):
         raise InputError(f"{what} {value!r} must be letters, digits and . _ -")
+
+
+LOCK_NAME = ".kata-numa-suite.lock"
+
+
+@dataclass(frozen=True)
+class NodeLock:
+    """Who holds the node: the run id and when it started (seconds since the epoch)."""
+
+    path: str
+    run_id: str
+    started: float
+
+
+def lock_text(run_id: str, started: float, holder: str) -> str:
+    """The lock file's content: ``run=<id> started=<epoch> holder=<host:pid>``."""
+    return f"run={run_id} started={started:.0f} holder={holder}\n"
+
+
+def parse_lock(path: str, text: str) -> NodeLock | None:
+    """Reads a lock file; None when it is not one of the suite's."""
+    fields = dict(item.partition("=")[::2] for item in text.split())
+    try:
+        return NodeLock(path, fields["run"], float(fields["started"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def acquire_node_lock(
+    access: HostAccess, config: ActiveConfig, run_id: str, *, holder: str, now: float, stale_after: float
+) -> str:
+    """Takes the per-node lock next to ``config.d/``; a lock older than ``stale_after`` seconds is taken over.
+
+    Returns what happened; a live lock of another run is an InputError naming it.
+    """
+    path = posixpath.join(config.directory, LOCK_NAME)
+    text = lock_text(run_id, now, holder).encode()
+    if access.create_exclusive(path, text):
+        return f"locked {path}"
+    held = parse_lock(path, access.read_bytes(path).decode("utf-8", "replace"))
+    if held is not None and held.run_id == run_id:
+        return f"{path} is already held by this run"
+    if held is not None and now - held.started < stale_after:
+        raise InputError(
+            f"node is in use by run {held.run_id} (lock {path}, taken {now - held.started:.0f} s ago); "
+            "wait for it, or remove the lock if that run is gone"
+        )
+    access.write_file(path, text, mode=0o644, temp_dir=config.directory)
+    return f"took over the stale lock {path} of run {held.run_id if held else '(unreadable)'}"
+
+
+def release_node_lock(access: HostAccess, config: ActiveConfig, run_id: str) -> bool:
+    """Removes the lock if this run holds it; returns whether it did."""
+    path = posixpath.join(config.directory, LOCK_NAME)
+    if access.stat(path) is None:
+        return False
+    held = parse_lock(path, access.read_bytes(path).decode("utf-8", "replace"))
+    if held is None or held.run_id != run_id:
+        return False
+    access.remove(path)
+    return True

@@ -115,6 +115,10 @@ class HostAccess(ABC):
         """Removes one file (not a directory)."""
 
     @abstractmethod
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Creates ``path`` with ``data`` only if it does not exist yet; returns whether it did (a lock)."""
+
+    @abstractmethod
     def remove_empty_dir(self, path: str) -> bool:
         """Removes a directory only if it is empty; returns whether it was removed."""
 
@@ -321,6 +325,23 @@ class LocalHostAccess(HostAccess):
             return
         except OSError as error:
             raise HostAccessError(f"cannot remove {path} on {self.description}: {error.strerror}") from error
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        self.stats.writes += 1
+        local = self.local_path(path)
+        if self.sudo:
+            argv = ["sudo", "-n", "sh", "-c", 'set -C; cat > "$1"', "sh", local]
+            return subprocess.run(argv, input=data, capture_output=True, check=False).returncode == 0
+        try:
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            descriptor = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as error:
+            raise HostAccessError(f"cannot create {path} on {self.description}: {error.strerror}") from error
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        return True
 
     def remove_empty_dir(self, path: str) -> bool:
         local = self.local_path(path)

@@ -7,13 +7,16 @@ import pytest
 from conftest import FIXTURES
 from kata_numa.dropin import (
     BASE_DIR,
+    LOCK_NAME,
     DropIn,
+    acquire_node_lock,
     check_removable,
     clean_leftover,
     dropin_content,
     find_active_config,
     find_leftovers,
     hypervisor_table,
+    release_node_lock,
     remove_dropin,
     render_dropin,
     stamp_run_id,
@@ -226,3 +229,15 @@ def test_restore_keeps_a_config_d_that_existed_and_one_someone_else_filled(node,
     dropin.restore()
     assert [p.name for p in (tmp_path / config.config_d.lstrip("/")).iterdir()] == ["20-admin.toml"]
     assert not (tmp_path / config.backup_dir.lstrip("/")).exists()
+
+
+def test_node_lock_is_exclusive_and_taken_over_when_stale(node, tmp_path):
+    config = find_active_config(node, SHIM)
+    assert acquire_node_lock(node, config, "run-a", holder="h:1", now=1000.0, stale_after=60).startswith("locked")
+    with pytest.raises(InputError, match="node is in use by run run-a"):
+        acquire_node_lock(node, config, "run-b", holder="h:2", now=1030.0, stale_after=60)
+    assert "stale lock" in acquire_node_lock(node, config, "run-b", holder="h:2", now=2000.0, stale_after=60)
+    assert not release_node_lock(node, config, "run-a")  # no longer its lock
+    assert release_node_lock(node, config, "run-b")
+    assert not (tmp_path / config.directory.lstrip("/") / LOCK_NAME).exists()
+    assert "config.d" not in str(LOCK_NAME)
