@@ -77,8 +77,12 @@ def main() -> None:
     stop.set()
 
 
-def start_farm(argv: Sequence[str], *, argv0: str = "qemu-system-x86_64") -> subprocess.Popen:
-    """Starts the farm with ``argv0`` as its argv[0] and waits until it is ready."""
+def start_farm(argv: Sequence[str], *, argv0: str = "qemu-system-thread-farm") -> subprocess.Popen:
+    """Starts the farm with ``argv0`` as its argv[0] and waits until it is ready.
+
+    ``argv0`` must not name a program on PATH: Python looks its own home up
+    from argv[0], and a real QEMU there would mislead it.
+    """
     process = subprocess.Popen(
         [argv0, str(Path(__file__).resolve()), *argv],
         executable=sys.executable,
