@@ -8,7 +8,7 @@ from robot.api.deco import keyword, library
 from kata_numa import __version__
 from kata_numa.errors import KataNumaError
 from kata_numa.hostaccess import HostAccess, LocalHostAccess
-from keyword_support import log_table
+from keyword_support import core_call, log_table
 
 
 @library(scope="GLOBAL", version=__version__, doc_format="ROBOT")
@@ -43,6 +43,61 @@ class NodeAccess:
         mounts = {k: v for k, v in (("/proc", proc), ("/sys", sys)) if v}
         self._access = LocalHostAccess(root, mounts=mounts, sudo=sudo)
         log_table(("host access", "root", "mounts", "sudo"), [("local", root, mounts or "-", sudo)])
+
+    @keyword("Use SSH Host Access")
+    def use_ssh_host_access(
+        self, host: str, port: int = 22, user: str = "root", key: str = "", *, root: str = "/", known_hosts: str = ""
+    ) -> None:
+        """Reaches the node over SSH: ``key`` is a private key file (empty: the SSH agent and default keys).
+
+        ``known_hosts``, when given, must hold the node's host key. ``root``
+        serves node paths from a directory on the remote machine (the
+        simulated node's tree). Commands run with ``sudo -n`` when ``user`` is
+        not root.
+        """
+        from ssh_host_access import SshHostAccess
+
+        self.close()
+        self._access = core_call(
+            SshHostAccess, host, port=port, user=user, key_file=key, root=root, known_hosts=known_hosts
+        )
+        log_table(
+            ("host access", "node", "as", "root", "sudo"), [("ssh", f"{host}:{port}", user, root, self._access.sudo)]
+        )
+
+    @keyword("Close Host Access")
+    def close(self) -> None:
+        """Closes an SSH connection (nothing to do for local access)."""
+        closer = getattr(self._access, "close", None)
+        if closer is not None:
+            closer()
+
+    @keyword("Host Access Should Work")
+    def host_access_should_work(self) -> None:
+        """Fails at once, naming the command, when the node cannot be read or ``sudo -n`` is refused."""
+        access = self.access
+        result = core_call(access.run, ["cat", "/proc/self/status"])
+        if not result.ok:
+            tried = ("sudo -n -- " if getattr(access, "sudo", False) else "") + "cat /proc/self/status"
+            raise AssertionError(
+                f"host access to {access.description} does not work: `{tried}` failed: "
+                f"{result.stderr.strip() or result.returncode} (passwordless sudo is needed "
+                "when not root)"
+            )
+        if not core_call(access.read_files, ["/sys/devices/system/node/online"]):
+            raise AssertionError(f"cannot read /sys/devices/system/node/online through {access.description}")
+
+    @keyword("Log Host Round Trips")
+    def log_host_round_trips(self, caption: str = "host round trips") -> None:
+        """Logs how many commands, reads and writes the host access has made so far, then starts counting anew."""
+        stats = self.access.stats
+        log_table(
+            ("commands", "reads", "writes", "round trips"),
+            [(stats.commands, stats.reads, stats.writes, stats.round_trips)],
+            caption,
+        )
+        stats.commands = stats.reads = stats.writes = 0
+        stats.log.clear()
 
     @keyword("Get Host Access Description")
     def get_host_access_description(self) -> str:

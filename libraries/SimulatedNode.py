@@ -37,7 +37,9 @@ class SimulatedNode:
         faults: str = "",
         cpu_manager_policy: str = "none",
         placement_reads: int = 1,
+        *,
         configz_forbidden: bool = False,
+        token: str = "",
     ) -> tuple[str, str]:
         """Starts a simulated node; returns its kubeconfig path and its host root.
 
@@ -46,7 +48,8 @@ class SimulatedNode:
         ``cpu_manager_policy`` ``none`` or ``static``. The runtime places a
         sandbox's vCPU threads at the ``placement_reads``-th read of a vCPU
         thread's status (0: at once), so a probe right after Ready sees broad
-        masks, as on a real node, and the suite must poll.
+        masks, as on a real node, and the suite must poll. ``token`` fixes the
+        API server's bearer token (default: a random one); it is never logged.
         """
         cluster = core_call(
             start_simulated_cluster,
@@ -55,6 +58,7 @@ class SimulatedNode:
             cpu_manager_policy=cpu_manager_policy,
             placement_reads=placement_reads,
             configz_forbidden=configz_forbidden,
+            token=token,
         )
         self._clusters.append(cluster)
         topo = cluster.node.topology

@@ -33,7 +33,7 @@ class RunResult:
     output: str
 
 
-def run_suites(tmp: Path, **variables: str) -> RunResult:
+def run_suites(tmp: Path, *, log: bool = False, **variables: str) -> RunResult:
     """``robot`` on suites/ with TARGET=sim and the given variables; quick polling for the simulated node."""
     settings = {"TARGET": "sim", "PLACEMENT_RETRY_INTERVAL": "0.1s", "PLACEMENT_RETRIES": "15", **variables}
     argv = [
@@ -45,11 +45,13 @@ def run_suites(tmp: Path, **variables: str) -> RunResult:
         "--outputdir",
         str(tmp),
         "--log",
-        "NONE",
+        "log.html" if log else "NONE",
         "--report",
         "NONE",
         "--console",
-        "none",
+        "verbose" if log else "none",
+        "--loglevel",
+        "DEBUG:INFO" if log else "INFO",
     ]
     for name, value in settings.items():
         argv += ["-v", f"{name}:{value}"]

@@ -73,6 +73,7 @@ def start_simulated_cluster(
     configz_forbidden: bool = False,
     qemu_names_threads: bool = True,
     parent: str | Path | None = None,
+    token: str = "",
 ) -> SimulatedCluster:
     """Loads the topology, builds the host tree and starts the API server on a random loopback port."""
     host = load_topology(topology or DEFAULT_TOPOLOGY)
@@ -89,7 +90,7 @@ def start_simulated_cluster(
             configz_forbidden=configz_forbidden,
             qemu_names_threads=qemu_names_threads,
         )
-        token = secrets.token_hex(24)
+        token = token or secrets.token_hex(24)
         server = ApiServer(node, token).start()
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
