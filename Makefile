@@ -54,6 +54,7 @@ run: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/pinning_probe.py
 	$(BIN)/python benchmarks/sim_startup.py
+	$(BIN)/python benchmarks/ssh_probe.py
 
 clean:
 	rm -rf $(VENV) results/libraries docs/libdoc .pytest_cache .ruff_cache

@@ -115,15 +115,22 @@ class SshHostAccess(HostAccess):
                 ) from None
 
     def _execute(self, command: str, timeout: float | None = None) -> tuple[str, str, int]:
+        """Runs one remote command on the connection's channel and returns its exact output.
+
+        SSHLibrary opens and logs in; the command runs on its paramiko client
+        directly, which returns the output byte for byte (``Execute Command``
+        strips trailing newlines and polls slowly).
+        """
         self.stats.commands += 1
-        limit = f"{timeout or self.timeout} seconds"
+        limit = timeout or self.timeout
 
         def run() -> tuple[str, str, int]:
             if self._library is None:
                 raise HostAccessError("not connected")
-            return self._library.execute_command(
-                command, return_stdout=True, return_stderr=True, return_rc=True, timeout=limit
-            )
+            client = self._library.current.client
+            _, stdout, stderr = client.exec_command(command, timeout=limit)
+            out, err = stdout.read(), stderr.read()
+            return (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), stdout.channel.recv_exit_status())
 
         return self._with_reconnect("a command", run)
 
@@ -154,10 +161,8 @@ class SshHostAccess(HostAccess):
         if not argv:
             raise InputError("run: the command is empty")
         self.stats.log.append(" ".join(argv))
-        # SSHLibrary strips trailing newlines from what a command prints: end it with a dot to keep it exact.
-        exact = ["sh", "-c", '"$@"; rc=$?; printf .; exit $rc', "sh", *argv]
-        stdout, stderr, rc = self._execute(self._command(exact), timeout)
-        return CommandResult(tuple(argv), rc, stdout.removesuffix("."), stderr)
+        stdout, stderr, rc = self._execute(self._command(argv), timeout)
+        return CommandResult(tuple(argv), rc, stdout, stderr)
 
     def _checked(self, argv: Sequence[str], what: str) -> str:
         stdout, stderr, rc = self._execute(self._command(argv))

@@ -107,7 +107,7 @@ def start_paused_qemu(directory: Path, vcpus: int = 4, *, named: bool = True) ->
     if kvm_usable():
         try:
             return _start(directory, vcpus, named=named, kvm=True)
-        except RuntimeError:
+        except (RuntimeError, OSError):
             pass  # some nested hosts refuse a KVM vCPU setting: TCG still shows the same threads
     return _start(directory, vcpus, named=named, kvm=False)
 
@@ -125,10 +125,13 @@ def _start(directory: Path, vcpus: int, *, named: bool, kvm: bool) -> PausedQemu
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"QEMU exited: {process.stderr.read()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("QEMU did not answer on its QMP socket within 30 s")
         try:
             cpus = _qmp(qmp, "query-cpus-fast")
             break
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (OSError, ValueError):
             if time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError("QEMU did not answer on its QMP socket within 30 s") from None
