@@ -104,9 +104,10 @@ class NodeAccess:
         """Returns how the node is reached and as whom, e.g. ``local host as root``."""
         import getpass
 
-        user = getpass.getuser()
         sudo = " with sudo -n" if getattr(self.access, "sudo", False) else ""
-        return f"{self.access.description} as {user}{sudo}"
+        if isinstance(self.access, LocalHostAccess):
+            return f"local: {self.access.description} as {getpass.getuser()}{sudo}"
+        return f"ssh: {self.access.description}{sudo}"
 
     @keyword("Log Runtime Journal Since")
     def log_runtime_journal_since(self, start: float) -> None:
