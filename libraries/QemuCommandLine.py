@@ -11,7 +11,7 @@ from robot.utils import timestr_to_secs
 from kata_numa import __version__
 from kata_numa.cpuset import format_cpulist, parse_cpulist
 from kata_numa.errors import KataNumaError
-from kata_numa.pods import parse_crictl_ids
+from kata_numa.pods import crictl_pods_argv, parse_crictl_ids
 from kata_numa.procfs import find_sandbox_qemu, read_cmdline
 from kata_numa.procfs import read_cmdline as _read_cmdline
 from kata_numa.qemu import QemuCommandLine as CommandLine
@@ -71,17 +71,7 @@ class QemuCommandLine:
         ``crictl pods --name`` matches substrings, so the sandbox of ``numa-test``
         could resolve to that of ``numa-test-b``; the label does not.
         """
-        argv = [
-            "crictl",
-            "pods",
-            "--label",
-            f"io.kubernetes.pod.name={pod}",
-            "--namespace",
-            namespace,
-            "--state",
-            "ready",
-            "-q",
-        ]
+        argv = core_call(crictl_pods_argv, pod, namespace)
         result = core_call(node_access().run, argv)
         if not result.ok:
             raise AssertionError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.returncode}")

@@ -158,3 +158,20 @@ def is_confidential(runtime_class: str) -> bool:
 def genpolicy_argv(genpolicy: str, manifest: str, settings_dir: str) -> list[str]:
     """``genpolicy -u -y <manifest> -p <settings>/rules.rego -j <settings>`` (writes the policy annotation)."""
     return [genpolicy, "-u", "-y", manifest, "-p", f"{settings_dir}/rules.rego", "-j", settings_dir]
+
+
+def crictl_pods_argv(pod: str, namespace: str) -> list[str]:
+    """``crictl pods`` for the ready sandbox of exactly ``pod`` (a label: ``--name`` matches substrings)."""
+    if not _NAME.match(pod or "") or not _NAME.match(namespace or ""):
+        raise InputError(f"pod {pod!r} in namespace {namespace!r}: not valid Kubernetes names")
+    return [
+        "crictl",
+        "pods",
+        "--label",
+        f"io.kubernetes.pod.name={pod}",
+        "--namespace",
+        namespace,
+        "--state",
+        "ready",
+        "-q",
+    ]

@@ -9,6 +9,7 @@ from kata_numa.dropin import DropIn, dropin_content, find_active_config, render_
 from kata_numa.guest import GuestReport, parse_guest_report
 from kata_numa.hostaccess import LocalHostAccess
 from kata_numa.placement import PinningSummary, analyse_pinning
+from kata_numa.pods import crictl_pods_argv
 from kata_numa.procfs import find_sandbox_qemu, read_threads
 from kata_numa.qemu import QemuCommandLine, parse_qemu_argv
 from kata_numa.sim.node import SimulatedNode
@@ -64,19 +65,7 @@ class CoreView:
 def core_view(node: SimulatedNode, pod: str, namespace: str = "default") -> CoreView:
     """Reads a pod's sandbox the way a scenario does: crictl, /proc, /sys and the pod log."""
     access = LocalHostAccess(str(node.root))
-    found = access.run_checked(
-        [
-            "crictl",
-            "pods",
-            "--label",
-            f"io.kubernetes.pod.name={pod}",
-            "--namespace",
-            namespace,
-            "--state",
-            "ready",
-            "-q",
-        ]
-    ).stdout.split()
+    found = access.run_checked(crictl_pods_argv(pod, namespace)).stdout.split()
     assert len(found) == 1, found
     process = find_sandbox_qemu(access, found[0])
     summary = analyse_pinning(read_threads(access, process.pid), read_host_topology(access))

@@ -86,3 +86,21 @@ def test_cpu_manager_policy_from_configz():
         parse_cpu_manager_policy("<html>")
     with pytest.raises(InputError, match="unknown cpuManagerPolicy"):
         parse_cpu_manager_policy('{"kubeletconfig": {"cpuManagerPolicy": "dynamic"}}')
+
+
+def test_crictl_argv_matches_the_pod_name_exactly_and_refuses_bad_names():
+    from kata_numa.pods import crictl_pods_argv
+
+    assert crictl_pods_argv("numa-test", "default") == [
+        "crictl",
+        "pods",
+        "--label",
+        "io.kubernetes.pod.name=numa-test",
+        "--namespace",
+        "default",
+        "--state",
+        "ready",
+        "-q",
+    ]
+    with pytest.raises(InputError, match="not valid Kubernetes names"):
+        crictl_pods_argv("a; rm -rf /", "default")
