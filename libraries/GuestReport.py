@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from robot.api import logger
 from robot.api.deco import keyword, library
 from robot.libraries.BuiltIn import BuiltIn
 
@@ -18,7 +19,7 @@ from kata_numa.guest import (
 )
 from kata_numa.placement import check_balanced, check_distribution
 from kata_numa.pods import parse_memory_quantity
-from kata_numa.qemu_checks import expected_guest_split
+from kata_numa.qemu_checks import check_guest_distances, expected_guest_split
 from keyword_support import CONVERTERS, core_call, log_debug, log_table, require
 
 
@@ -100,6 +101,20 @@ class GuestReport:
             "guest vCPUs per node vs host CPUs",
             prefix="guest vCPUs per node do not follow the host CPUs",
         )
+
+    @keyword("Guest Distances Should Match The Host When Reported")
+    def guest_distances_should_match_the_host_when_reported(self) -> None:
+        """Fails unless the guest's distance rows equal the host distances behind each pair of guest nodes.
+
+        Only the suite's own probe prints distances; with the original image this logs that and passes.
+        """
+        if not self.report.distances:
+            logger.info("the probe printed no nodeN_distance lines (the original image): distances not checked")
+            return
+        libraries = BuiltIn()
+        cmdline = libraries.get_library_instance("QemuCommandLine").cmdline
+        topology = libraries.get_library_instance("HostTopology").topology
+        require(check_guest_distances(self.report.distances, cmdline, topology), "guest vs host NUMA distances")
 
     @keyword("Every Guest Node Should Have Memory")
     def every_guest_node_should_have_memory(self) -> None:

@@ -128,3 +128,29 @@ def check_backends_in_order(cmdline: QemuCommandLine, host_nodes: list[int]) -> 
         for n, h in zip(sorted(cmdline.numa_nodes, key=lambda n: n.nodeid), host_nodes, strict=True)
     }
     return check_backends_bound(cmdline, expected)
+
+
+def check_guest_distances(
+    reported: dict[int, tuple[int, ...]], cmdline: QemuCommandLine, topology: HostTopology
+) -> Verdict:
+    """The guest's distance rows equal the host distances between the host nodes behind each pair of guest nodes."""
+    headers = ("guest node", "reported", "expected (host)")
+    rows, wrong = [], []
+    nodes = sorted(n.nodeid for n in cmdline.numa_nodes)
+    for source in nodes:
+        host_source = cmdline.host_nodes_of_guest_node(source)
+        if not host_source:
+            return Verdict(False, f"guest node {source} is bound to no host node: no distances to compare", headers)
+        expected = []
+        for target in nodes:
+            host_target = cmdline.host_nodes_of_guest_node(target) or frozenset()
+            if not host_target:
+                return Verdict(False, f"guest node {target} is bound to no host node: no distances to compare", headers)
+            expected.append(10 if source == target else topology.distance(min(host_source), min(host_target)))
+        got = list(reported.get(source, ()))
+        rows.append((source, " ".join(map(str, got)) or "-", " ".join(map(str, expected))))
+        if got != expected:
+            wrong.append(f"guest node {source}: reported {got or 'nothing'}, host distances {expected}")
+    if wrong:
+        return Verdict(False, "guest NUMA distances differ from the host's: " + "; ".join(wrong), headers, tuple(rows))
+    return Verdict(True, f"guest distances equal the host's for {len(nodes)} guest nodes", headers, tuple(rows))

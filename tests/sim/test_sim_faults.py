@@ -20,7 +20,7 @@ GPU = "0000:41:00.0"
 
 
 def test_every_fault_is_documented_with_what_catches_it():
-    assert len(CATALOGUE) == 15
+    assert len(CATALOGUE) == 16
     for fault in CATALOGUE.values():
         assert fault.breaks and fault.caught_by
 
@@ -223,7 +223,7 @@ def test_placement_comes_at_the_nth_read_of_a_vcpu_status(tmp_path):
     assert len(core_view(node, "p").pinning.unplaced) == 65
     time.sleep(0.2)  # the read counter has seen the first read and must still wait
     assert not node.pods[("default", "p")].sandbox.placed
-    assert len(core_view(node, "p").pinning.unplaced) == 65
+    core_view(node, "p")  # the second read: the runtime places the threads while or after it reads
     wait_placed(node, "p")
     assert core_view(node, "p").pinning.unplaced == ()
 
@@ -242,3 +242,18 @@ def test_reads_through_a_shell_count_too(tmp_path):
     pid = node.pods[("default", "p")].sandbox.qemu_pid
     subprocess.run(["cat", str(node.root / f"proc/{pid}/task/{pid + 10}/status")], capture_output=True, check=True)
     wait_placed(node, "p")
+
+
+def test_no_numa_dist(tmp_path):
+    from kata_numa.qemu_checks import check_guest_distances
+    from kata_numa.sysfs import read_host_topology
+
+    healthy = view(tmp_path / "healthy")
+    topology = read_host_topology(LocalHostAccess(str(tmp_path / "healthy" / "root")))
+    assert check_guest_distances(healthy.report.distances, healthy.cmdline, topology).ok
+    seen = view(tmp_path / "faulty", "no-numa-dist")
+    assert seen.cmdline.dists == ()
+    assert seen.report.distances == {0: (10, 20), 1: (20, 10)}
+    verdict = check_guest_distances(seen.report.distances, seen.cmdline, topology)
+    assert not verdict.ok
+    assert "guest NUMA distances differ from the host's" in verdict.message

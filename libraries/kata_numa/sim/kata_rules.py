@@ -304,7 +304,8 @@ def qemu_argv(
                 backend += ",policy=bind"
             argv += ["-object", backend + ",share=on"]
             argv += ["-numa", f"node,nodeid={node.index},memdev=numa-mem{node.index},cpus={_guest_cpus(layout, node)}"]
-        argv += _dists(layout, topology)
+        if "no-numa-dist" not in layout.faults:
+            argv += _dists(layout, topology)
     else:
         argv += [
             "-object",
@@ -488,15 +489,18 @@ def guest_report(layout: SandboxLayout, topology: HostTopology) -> str:
     lines += [f"node{n.index}_cpulist: {cpulists[n.index]}" for n in nodes]
     if layout.numa:
         for source in nodes:
-            row = [
-                10 if s is t else topology.distance(min(s.host_nodes), min(t.host_nodes))
-                for s in [source]
-                for t in nodes
-            ]
+            row = [10 if source is target else _guest_distance(layout, topology, source, target) for target in nodes]
             lines.append(f"node{source.index}_distance: {' '.join(map(str, row))}")
     for device in layout.devices:
         lines.append(f"gpu_{device.guest_bdf}_numa: {-1 if device.guest_node is None else device.guest_node}")
     return "\n".join(lines) + "\n"
+
+
+def _guest_distance(layout: SandboxLayout, topology: HostTopology, source: GuestNode, target: GuestNode) -> int:
+    """What the guest kernel reports between two of its nodes: ``-numa dist``, or 20 when QEMU got none."""
+    if "no-numa-dist" in layout.faults:
+        return 20
+    return topology.distance(min(source.host_nodes), min(target.host_nodes))
 
 
 def host_report(topology: HostTopology) -> str:
