@@ -29,3 +29,16 @@ def host_access(host: str = "two-socket-gpu", *, with_proc: bool = True) -> Loca
 def two_socket() -> LocalHostAccess:
     """The default two-socket GPU host with the fixture node's processes."""
     return host_access("two-socket-gpu")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A throwaway OpenSSH server on 127.0.0.1 (tests/helpers/sshd.py), shared by a test module."""
+    from helpers import sshd as sshd_helper
+
+    reason = sshd_helper.available()
+    if reason:
+        pytest.skip(reason)
+    running = sshd_helper.start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield running
+    running.stop()

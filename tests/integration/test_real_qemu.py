@@ -7,7 +7,6 @@ import os
 import pytest
 
 from helpers import qemu as qemu_helper
-from helpers import sshd as sshd_helper
 from kata_numa.hostaccess import LocalHostAccess
 from kata_numa.placement import METHOD_AFFINITY, METHOD_NAME, analyse_pinning
 from kata_numa.procfs import find_sandbox_qemu, read_threads
@@ -17,16 +16,6 @@ from ssh_host_access import SshHostAccess
 
 pytestmark = pytest.mark.integration
 CPUS = sorted(os.sched_getaffinity(0))
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    reason = sshd_helper.available()
-    if reason:
-        pytest.skip(reason)
-    running = sshd_helper.start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield running
-    running.stop()
 
 
 def accesses(server):

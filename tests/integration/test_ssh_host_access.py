@@ -19,15 +19,6 @@ pytestmark = pytest.mark.integration
 REASON = sshd_helper.available()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if REASON:
-        pytest.skip(REASON)
-    running = sshd_helper.start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def tree(tmp_path):
     (tmp_path / "sys/devices/system/node/node0").mkdir(parents=True)

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import sshd as sshd_helper
 from robotrun import run_suites
 
 pytestmark = pytest.mark.suites
 
 TOKEN = "kata-numa-test-token-3f9a1c7e5b2d4f60a8e1c3b5d7f9a2c4"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    reason = sshd_helper.available()
-    if reason:
-        pytest.skip(reason)
-    running = sshd_helper.start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield running
-    running.stop()
 
 
 def test_every_scenario_over_ssh_without_leaking_secrets(server, tmp_path):
