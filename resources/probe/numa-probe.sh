@@ -11,12 +11,16 @@
 SYSFS=${SYSFS:-/sys}
 PROBE_PCI_CLASSES=${PROBE_PCI_CLASSES:-0x03}
 nodes="$SYSFS/devices/system/node"
+NEWLINE='
+'
 
 first_line() {
-    # The first line of a file without its newline (sysfs values end with one).
+    # The first line of a file without its newline (sysfs values end with one). Read by cat, not
+    # the shell's read: the shell reads one byte at a time, and a node's cpulist (a binary sysfs
+    # attribute) answers a one-byte read with end of file, so read would see it empty.
     line=""
-    [ -r "$1" ] && IFS= read -r line < "$1"
-    printf '%s' "$line"
+    [ -r "$1" ] && line=$(cat "$1" 2>/dev/null)
+    printf '%s' "${line%%"$NEWLINE"*}"
 }
 
 count_cpulist() {

@@ -9,7 +9,9 @@ import pytest
 
 from conftest import HOSTS, ROOT, TOPOLOGIES
 from kata_numa.guest import parse_guest_report
+from kata_numa.hostaccess import LocalHostAccess
 from kata_numa.sim.topology import load_topology
+from kata_numa.sysfs import read_host_topology
 
 PROBE = ROOT / "resources" / "probe" / "numa-probe.sh"
 SHELLS = [["sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else [])
@@ -54,3 +56,18 @@ def test_probe_pci_classes_are_configurable():
     report = parse_guest_report(run_probe(["sh"], "two-socket-gpu", "all").stdout)
     assert set(report.pci) == {"0000:01:00.0", "0000:05:00.0", "0000:41:00.0"}
     assert report.pci["0000:01:00.0"].pci_class == "0x020000"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_probe_reads_this_machines_real_sysfs(shell):
+    """The real /sys: a node's cpulist is a binary attribute that answers a one-byte read with end of file."""
+    host = read_host_topology(LocalHostAccess())
+    env = {"PROBE_ONCE": "1", "PROBE_PCI_CLASSES": "all", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([*shell, str(PROBE)], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = parse_guest_report(done.stdout)
+    assert report.online == set(host.node_ids)
+    assert report.cpulists == {n.id: n.cpus for n in host.nodes}
+    assert report.cpus == {n.id: len(n.cpus) for n in host.nodes}
+    assert report.distances == {n.id: n.distances for n in host.nodes}
+    assert {bdf: d.numa_node for bdf, d in report.pci.items()} == {d.bdf: d.numa_node for d in host.pci}
