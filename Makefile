@@ -41,7 +41,7 @@ robot-libraries: $(STAMP)
 ## docs: libdoc HTML of every keyword library into docs/libdoc/
 docs: $(STAMP)
 	@mkdir -p docs/libdoc
-	@for lib in NodeAccess HostTopology QemuCommandLine VcpuPinning GuestReport RuntimeConfig SimulatedNode PodLifecycle Scenario; do \
+	@for lib in NodeAccess HostTopology QemuCommandLine VcpuPinning GuestReport GuestMemory RuntimeConfig SimulatedNode PodLifecycle Scenario; do \
 		$(BIN)/libdoc --quiet $(ROBOT_PATH) $$lib docs/libdoc/$$lib.html || exit 1; \
 	done
 	@echo "libdoc written to docs/libdoc/"
@@ -50,11 +50,12 @@ docs: $(STAMP)
 run: $(STAMP)
 	$(BIN)/robot $(ROBOT_PATH) --outputdir results --xunit xunit.xml -v TARGET:$(TARGET) suites
 
-## benchmark: the pinning probe against the original shell approach; simulated node start to a Ready pod
+## benchmark: the pinning probe against the original shell approach; simulated node start to a Ready pod; probes of a real paused QEMU (vCPU threads, memory)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/pinning_probe.py
 	$(BIN)/python benchmarks/sim_startup.py
 	$(BIN)/python benchmarks/ssh_probe.py
+	$(BIN)/python benchmarks/memory_probe.py
 
 clean:
 	rm -rf $(VENV) results/libraries docs/libdoc .pytest_cache .ruff_cache

@@ -42,11 +42,18 @@ class QemuCommandLine:
         self._cmdline: CommandLine | None = None
         self._pid: int | None = None
         self._seen_pids: list[int] = []
+        self._by_pid: dict[int, CommandLine] = {}
 
     @property
     def latest(self) -> CommandLine | None:
         """The command line read last, or None."""
         return self._cmdline
+
+    def command_line_of(self, pid: int) -> CommandLine:
+        """The command line of QEMU ``pid``: the one read before, else read now."""
+        if pid not in self._by_pid:
+            self._by_pid[pid] = core_call(parse_qemu_argv, core_call(read_cmdline, node_access(), pid))
+        return self._by_pid[pid]
 
     @property
     def cmdline(self) -> CommandLine:
@@ -88,6 +95,8 @@ class QemuCommandLine:
         while True:
             alive = [pid for pid in self._seen_pids if _alive(access, pid)]
             if not alive:
+                for pid in self._seen_pids:
+                    self._by_pid.pop(pid, None)
                 self._seen_pids = []
                 return
             if time.monotonic() >= deadline:
@@ -107,6 +116,8 @@ class QemuCommandLine:
     def _use(self, argv: list[str] | tuple[str, ...], pid: int | None) -> None:
         self._cmdline = core_call(parse_qemu_argv, list(argv))
         self._pid = pid
+        if pid is not None:
+            self._by_pid[pid] = self._cmdline
         log_debug("QEMU argv", "\n".join(argv))
         cmdline = self._cmdline
         log_table(

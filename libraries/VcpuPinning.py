@@ -134,12 +134,17 @@ class VcpuPinning:
 
     @keyword("Log Placement Table")
     def log_placement_table(self, policy: str = "unknown") -> None:
-        """Logs the scenario's one placement table: host and guest nodes, vCPU threads, policy, GPUs, QEMU NUMA args."""
+        """Logs the scenario's one placement table.
+
+        Host and guest nodes, vCPU threads, guest memory as the kernel holds
+        it, the CPU manager policy, GPUs and the QEMU NUMA arguments.
+        """
         libraries = BuiltIn()
         topology = libraries.get_library_instance("HostTopology").topology
         report = libraries.get_library_instance("GuestReport").latest
         cmdline = libraries.get_library_instance("QemuCommandLine").latest
-        rows = placement_rows(topology, report, cmdline, self._summary, policy)
+        memory = libraries.get_library_instance("GuestMemory").latest
+        rows = placement_rows(topology, report, cmdline, self._summary, policy, memory=memory)
         log_table(("placement", "observed"), rows, "placement of the sandbox")
 
     @keyword("Host Placement Should Be Correct")

@@ -26,6 +26,7 @@ Large Pod Spans Every CPU-Bearing Host Node
     ${cpu}    ${memory}    Deploy Large NUMA Pod    ${POD_LARGE}
     Guest Should Span Every CPU-Bearing Host Node    ${memory}
     Host Placement Should Follow The Guest Layout    ${cpu}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_LARGE}
 
 Small Pod Is Right-Sized To One Host Node
@@ -36,6 +37,7 @@ Small Pod Is Right-Sized To One Host Node
     Deploy NUMA Pod    ${POD_SMALL}    ${NUMA_TEST_VCPUS_SMALL}    ${NUMA_TEST_MEMORY_SMALL}
     Guest Should Be Right-Sized To One Node    ${NUMA_TEST_VCPUS_SMALL}
     Host Placement Should Be On One Host Node    ${NUMA_TEST_VCPUS_SMALL}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_SMALL}
 
 GPU Pod Spanning Host Nodes Keeps Its GPU Local
@@ -50,6 +52,7 @@ GPU Pod Spanning Host Nodes Keeps Its GPU Local
     Memory Backends Should Bind Guest Nodes To CPU-Bearing Host Nodes
     GPU Should Be Local To Its Host Node
     Host Placement Should Follow The Guest Layout    ${cpu}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_GPU_LARGE}
 
 Small GPU Pod Lands On The GPU's Host Node
@@ -64,6 +67,7 @@ Small GPU Pod Lands On The GPU's Host Node
     Guest Should Be Right-Sized To One Node    ${NUMA_TEST_VCPUS_SMALL}
     ${gpu_node}    GPU Should Be Local To Its Host Node
     Sandbox Should Sit On The GPU's Host Node    ${gpu_node}    ${NUMA_TEST_VCPUS_SMALL}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_GPU_SMALL}
 
 Explicit NUMA Mapping Binds The Chosen Host Node
@@ -78,4 +82,5 @@ Explicit NUMA Mapping Binds The Chosen Host Node
     Guest Should Expose NUMA Nodes    1
     Every Memory Backend Should Be Bound To Host Nodes    ${node}
     Host Placement Should Be On Host Node    ${node}    ${NUMA_TEST_VCPUS_SMALL}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_MAPPED}

@@ -27,6 +27,7 @@ Two Sandboxes Side By Side Never Share A Host CPU
     ...    node=${node}
     Host Placement Should Be On One Host Node    ${NUMA_TEST_VCPUS_SMALL}
     Sandboxes Should Not Share Pinned CPUs    ${first}    ${second}
+    Guest Memory Should Sit On Its Bound Host Nodes    ${first}    ${second}
     [Teardown]    Finish NUMA Scenario    ${POD_FIRST}    ${POD_SECOND}
 
 Two Guest Nodes On One Host Node Keep One vCPU Per CPU
@@ -38,4 +39,5 @@ Two Guest Nodes On One Host Node Keep One vCPU Per CPU
     Deploy NUMA Pod    ${POD_SHARED}    ${NUMA_TEST_VCPUS_SMALL}    ${NUMA_TEST_MEMORY_SMALL}
     Guest Should Expose NUMA Nodes    2
     Host Placement Should Be On Host Node    0    ${NUMA_TEST_VCPUS_SMALL}
+    Guest Memory Should Sit On Its Bound Host Nodes
     [Teardown]    Finish NUMA Scenario    ${POD_SHARED}

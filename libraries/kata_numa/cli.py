@@ -17,6 +17,16 @@ from .cpuset import format_cpulist
 from .errors import KataNumaError
 from .guest import guest_report_as_json, parse_guest_report
 from .hostaccess import LocalHostAccess
+from .memory import (
+    BackendMemory,
+    ProcessMemory,
+    check_memory_bound_in_kernel,
+    check_pages_on_bound_nodes,
+    match_backends,
+    memory_as_json,
+    pages_text,
+    read_process_memory,
+)
 from .placement import analyse_pinning, pinning_as_json, pinning_lines
 from .procfs import find_sandbox_qemu, read_cmdline, read_threads
 from .qemu import QemuCommandLine, argv_from_text, parse_qemu_argv, qemu_as_json
@@ -64,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("sandbox_id")
     _proc_root(sandbox)
     _json(sandbox)
+
+    memory = commands.add_parser("memory", help="where the kernel holds each memory backend of a QEMU process")
+    memory.add_argument("pid", type=_pid, help="QEMU process id")
+    _proc_root(memory)
+    _json(memory)
 
     guest = commands.add_parser("guest-report", help="parse the guest probe output")
     guest.add_argument("path", help="file with the probe output ('-' for standard input)")
@@ -169,6 +184,33 @@ def _qemu_args(args: argparse.Namespace) -> dict | list[str]:
     return qemu_as_json(cmdline) if args.json else qemu_lines(cmdline)
 
 
+def _memory(args: argparse.Namespace) -> dict | list[str]:
+    access = _access(args)
+    cmdline = parse_qemu_argv(read_cmdline(access, args.pid))
+    memory = read_process_memory(access, args.pid)
+    placements = match_backends(cmdline, memory)
+    if args.json:
+        return memory_as_json(memory, placements)
+    return memory_lines(memory, placements)
+
+
+def memory_lines(memory: ProcessMemory, placements: Sequence[BackendMemory]) -> list[str]:
+    """The text form of ``memory``: one line per backend, then the verdicts, then lines not understood."""
+    lines = []
+    for item in placements:
+        if item.mapping is None:
+            lines.append(f"{item.backend.id}: declared {item.declared}; {item.problem}")
+        else:
+            lines.append(
+                f"{item.backend.id}: declared {item.declared}; kernel {item.mapping.kernel_policy}; "
+                f"pages {pages_text(item.mapping.pages)}; mapping {item.mapping.start:x}-{item.mapping.end:x}"
+            )
+    for verdict in (check_memory_bound_in_kernel(placements), check_pages_on_bound_nodes(placements)):
+        lines.append(f"{'ok' if verdict.ok else 'FAIL'}: {verdict.message}")
+    lines += [f"not understood: {line}" for line in memory.unparsed]
+    return lines
+
+
 def qemu_lines(cmdline: QemuCommandLine) -> list[str]:
     """The text form of ``qemu-args``."""
     lines = [f"sandbox_id: {cmdline.sandbox_id or '(none)'}", f"debug_threads: {cmdline.debug_threads}"]
@@ -224,4 +266,5 @@ COMMANDS = {
     "qemu-args": _qemu_args,
     "sandbox": _sandbox,
     "guest-report": _guest_report,
+    "memory": _memory,
 }

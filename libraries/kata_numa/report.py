@@ -7,6 +7,7 @@ from html import escape
 
 from .cpuset import format_cpulist
 from .guest import GuestReport
+from .memory import BackendMemory, pages_text
 from .placement import PinningSummary
 from .qemu import QemuCommandLine
 from .sysfs import HostTopology
@@ -47,8 +48,10 @@ def placement_rows(
     cmdline: QemuCommandLine | None,
     summary: PinningSummary | None,
     policy: str,
+    *,
+    memory: Sequence[BackendMemory] | None = None,
 ) -> list[tuple[str, list[str] | str]]:
-    """The one table QA reads per scenario: host, guest, vCPU placement, policy, GPUs, QEMU NUMA arguments."""
+    """The one table QA reads per scenario: host, guest, vCPU placement, guest memory, policy, GPUs, QEMU NUMA args."""
     gpus_by_node: dict[int | None, list[str]] = {}
     for device in topology.gpus():
         gpus_by_node.setdefault(device.numa_node, []).append(device.bdf)
@@ -90,6 +93,22 @@ def placement_rows(
         per_node += [f"tid {t.tid} {t.name}: {t.where} [{format_cpulist(t.cpus)}]" for t in summary.unplaced]
         rows.append(("vCPU threads", per_node or ["none found"]))
         rows.append(("vCPU threads recognised by", summary.method_note))
+    if memory is not None:
+        rows.append(
+            (
+                "guest memory (declared -> kernel)",
+                [
+                    f"{m.backend.id}: declared {m.declared} -> "
+                    + (
+                        m.problem
+                        if m.mapping is None
+                        else f"kernel {m.mapping.kernel_policy}, pages {pages_text(m.mapping.pages)}"
+                    )
+                    for m in memory
+                ]
+                or "no memory backend",
+            )
+        )
     if cmdline is not None:
         rows.append(
             (

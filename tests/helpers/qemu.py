@@ -102,21 +102,32 @@ def _qmp(path: Path, command: str) -> object:
         return answer.get("return")
 
 
-def start_paused_qemu(directory: Path, vcpus: int = 4, *, named: bool = True) -> PausedQemu:
-    """Starts QEMU paused (KVM when usable, else TCG) and learns its vCPU thread ids through QMP."""
+def start_paused_qemu(
+    directory: Path, vcpus: int = 4, *, named: bool = True, backends: tuple[str, str] | None = None
+) -> PausedQemu:
+    """Starts QEMU paused (KVM when usable, else TCG) and learns its vCPU thread ids through QMP.
+
+    ``backends`` replaces the options of the two memory backends (after ``id=numa-memN,``).
+    """
     if kvm_usable():
         try:
-            return _start(directory, vcpus, named=named, kvm=True)
+            return _start(directory, vcpus, named=named, kvm=True, backends=backends)
         except (RuntimeError, OSError):
             pass  # some nested hosts refuse a KVM vCPU setting: TCG still shows the same threads
-    return _start(directory, vcpus, named=named, kvm=False)
+    return _start(directory, vcpus, named=named, kvm=False, backends=backends)
 
 
-def _start(directory: Path, vcpus: int, *, named: bool, kvm: bool) -> PausedQemu:
+def _start(directory: Path, vcpus: int, *, named: bool, kvm: bool, backends: tuple[str, str] | None) -> PausedQemu:
     sandbox_id = uuid.uuid4().hex + uuid.uuid4().hex
     qmp = directory / f"qmp-{sandbox_id[:8]}.sock"
+    argv = kata_like_argv(sandbox_id, vcpus, qmp, named=named, kvm=kvm)
+    if backends is not None:
+        for index, options in enumerate(backends):
+            position = argv.index(f"memory-backend-ram,id=numa-mem{index},size=128M,host-nodes=0,policy=bind")
+            argv[position] = f"memory-backend-ram,id=numa-mem{index},{options}"
+        argv[argv.index("256M")] = "512M"
     process = subprocess.Popen(
-        kata_like_argv(sandbox_id, vcpus, qmp, named=named, kvm=kvm),
+        argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,6 +8,7 @@ from pathlib import Path
 from kata_numa.dropin import DropIn, dropin_content, find_active_config, render_dropin
 from kata_numa.guest import GuestReport, parse_guest_report
 from kata_numa.hostaccess import LocalHostAccess
+from kata_numa.memory import BackendMemory, match_backends, read_process_memory
 from kata_numa.placement import PinningSummary, analyse_pinning
 from kata_numa.pods import crictl_pods_argv
 from kata_numa.procfs import find_sandbox_qemu, read_threads
@@ -60,6 +61,7 @@ class CoreView:
     cmdline: QemuCommandLine
     pinning: PinningSummary
     report: GuestReport
+    memory: tuple[BackendMemory, ...]
 
 
 def core_view(node: SimulatedNode, pod: str, namespace: str = "default") -> CoreView:
@@ -69,9 +71,9 @@ def core_view(node: SimulatedNode, pod: str, namespace: str = "default") -> Core
     assert len(found) == 1, found
     process = find_sandbox_qemu(access, found[0])
     summary = analyse_pinning(read_threads(access, process.pid), read_host_topology(access))
-    return CoreView(
-        found[0], process.pid, parse_qemu_argv(process.argv), summary, parse_guest_report(node.pod_log(namespace, pod))
-    )
+    cmdline = parse_qemu_argv(process.argv)
+    memory = match_backends(cmdline, read_process_memory(access, process.pid))
+    return CoreView(found[0], process.pid, cmdline, summary, parse_guest_report(node.pod_log(namespace, pod)), memory)
 
 
 def run_pod(node: SimulatedNode, name: str, **manifest) -> CoreView:

@@ -10,6 +10,7 @@ from kata_numa.dropin import DropIn, clean_leftover, dropin_content, find_active
 from kata_numa.errors import InputError
 from kata_numa.guest import check_memory_on_every_node
 from kata_numa.hostaccess import LocalHostAccess
+from kata_numa.memory import check_memory_bound_in_kernel, check_pages_on_bound_nodes
 from kata_numa.placement import check_balanced, check_no_cpus_in_common, check_no_shared_cpus
 from kata_numa.qemu_checks import check_backends_bound, check_vfio_on_guest_node
 from kata_numa.sim.faults import CATALOGUE, catalogue_markdown, parse_faults
@@ -20,7 +21,7 @@ GPU = "0000:41:00.0"
 
 
 def test_every_fault_is_documented_with_what_catches_it():
-    assert len(CATALOGUE) == 16
+    assert len(CATALOGUE) == 17
     for fault in CATALOGUE.values():
         assert fault.breaks and fault.caught_by
 
@@ -47,6 +48,9 @@ def test_healthy_node_passes_every_check(tmp_path):
     assert check_backends_bound(seen.cmdline, {0: {0}, 1: {1}}).ok
     assert check_vfio_on_guest_node(seen.cmdline, GPU, 1).ok
     assert seen.report.gpus == {GPU: 1}
+    assert check_memory_bound_in_kernel(seen.memory).ok
+    assert check_pages_on_bound_nodes(seen.memory).ok
+    assert [(m.mapping.kernel_policy, set(m.mapping.pages)) for m in seen.memory] == [("bind:0", {0}), ("bind:1", {1})]
 
 
 def test_guest_single_node(tmp_path):
@@ -132,6 +136,18 @@ def test_no_policy_bind(tmp_path):
     seen = view(tmp_path, "no-policy-bind")
     assert {b.policy for b in seen.cmdline.memory_backends} == {None}
     assert not check_backends_bound(seen.cmdline).ok
+    assert {m.mapping.kernel_policy for m in seen.memory} == {"default"}  # no policy declared: the kernel's default
+    assert not check_memory_bound_in_kernel(seen.memory).ok
+
+
+def test_memory_not_bound(tmp_path):
+    seen = view(tmp_path, "memory-not-bound")
+    assert check_backends_bound(seen.cmdline).ok  # the declaration is intact
+    assert {m.mapping.kernel_policy for m in seen.memory} == {"default"}
+    assert all(set(m.mapping.pages) == {0, 1} for m in seen.memory)
+    bound, pages = check_memory_bound_in_kernel(seen.memory), check_pages_on_bound_nodes(seen.memory)
+    assert not bound.ok and not pages.ok
+    assert bound.message.startswith("declaration and kernel disagree: numa-mem0 declares host-nodes=0,policy=bind")
 
 
 def test_mapping_ignored(tmp_path):
@@ -257,3 +273,11 @@ def test_no_numa_dist(tmp_path):
     verdict = check_guest_distances(seen.report.distances, seen.cmdline, topology)
     assert not verdict.ok
     assert "guest NUMA distances differ from the host's" in verdict.message
+
+
+def test_dropins_ignored_shows_an_unbound_file_backend_in_the_kernel(tmp_path):
+    seen = view(tmp_path, "dropins-ignored")
+    (memory,) = seen.memory
+    assert memory.mapping.path.startswith("/dev/shm/qemu_back_mem.dimm1.")
+    assert memory.mapping.kernel_policy == "default"
+    assert not check_memory_bound_in_kernel(seen.memory).ok

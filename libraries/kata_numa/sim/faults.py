@@ -104,10 +104,10 @@ CATALOGUE: dict[str, Fault] = {
         ),
         Fault(
             "no-policy-bind",
-            "memory backends carry host-nodes but no policy=bind",
-            "memory backends bound with policy=bind",
-            scenarios=frozenset({3, 4, 5}),
-            message=r"policy=\(none\) instead of bind",
+            "memory backends carry host-nodes but no policy=bind (the kernel then applies the default policy)",
+            "memory backends bound with policy=bind; Guest Memory Should Sit On Its Bound Host Nodes",
+            scenarios=ALL,
+            message=r"policy=\(none\) instead of bind|declaration and kernel disagree",
         ),
         Fault(
             "mapping-ignored",
@@ -129,6 +129,15 @@ CATALOGUE: dict[str, Fault] = {
             "Guest Distances Should Match The Host When Reported",
             scenarios=frozenset({1, 3}),
             message=r"guest NUMA distances differ from the host's",
+        ),
+        Fault(
+            "memory-not-bound",
+            "the command line still says policy=bind, but the kernel applies the default policy and the guest's "
+            "pages land on every host node",
+            "Guest Memory Should Sit On Its Bound Host Nodes",
+            scenarios=ALL,
+            message=r"declaration and kernel disagree: \S+ declares host-nodes=\S+,policy=bind but the kernel "
+            r"applies default",
         ),
         Fault(
             "leftover-dropin",

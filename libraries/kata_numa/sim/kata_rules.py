@@ -10,6 +10,7 @@ policy, and what the guest probe prints. Named faults make them deviate.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from ..cpuset import format_cpulist, parse_cpulist
 from ..errors import InputError
 from ..guest import MEMMAP_SHARE
 from ..placement import proportional_split
+from ..qemu import parse_qemu_argv
 from ..sysfs import HostTopology, PciDevice
 
 QEMU_BINARY = "/opt/kata/bin/qemu-system-x86_64"
@@ -514,3 +516,59 @@ def host_report(topology: HostTopology) -> str:
     lines += [f"node{n.id}_mem_kb: {n.mem_kb}" for n in topology.nodes]
     lines += [f"gpu_{d.bdf}_numa: {-1 if d.numa_node is None else d.numa_node}" for d in topology.gpus()]
     return "\n".join(lines) + "\n"
+
+
+# -- where the kernel holds guest memory ---------------------------------------------------------
+
+PAGE_KB = 4
+TOUCHED_SHARE = 8  # a freshly booted guest has touched about 1/8 of its RAM: those pages are resident
+_TOP_OF_MMAP = 0x7F0000000000
+_PROCESS_MAPPINGS = (  # a few of QEMU's own mappings, so the backends are not all there is
+    ("55d0c0000000-55d0c0a00000 r-xp 00000000 fe:00 1311 /opt/kata/bin/qemu-system-x86_64", "default file={binary}"),
+    ("55d0c2000000-55d0c4000000 rw-p 00000000 00:00 0 [heap]", "default heap anon=512 dirty=512 N{first}=512"),
+    ("7ffd10000000-7ffd10021000 rw-p 00000000 00:00 0 [stack]", "default stack anon=3 dirty=3 N{first}=3"),
+)
+
+
+def memory_maps(argv: Sequence[str], topology: HostTopology, faults: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """``/proc/<qemu>/maps`` and ``numa_maps`` for the backends of ``argv``, as the kernel would show them.
+
+    Each backend is one mapping of its size below the previous one (Linux maps
+    top down, in creation order), followed by a guard page. Its policy is the
+    declared one (``bind`` -> ``bind:<nodes>``), its resident pages spread over
+    the policy's nodes; without a binding, or under the ``memory-not-bound``
+    fault, the kernel applies ``default`` and the pages land on every node.
+    """
+    cmdline = parse_qemu_argv(argv)
+    memory_nodes = [n.id for n in topology.nodes if n.mem_kb] or [topology.nodes[0].id]
+    first = memory_nodes[0]
+    maps, numa = [], []
+    for line, numa_text in _PROCESS_MAPPINGS:
+        maps.append(line)
+        numa.append(f"{line.split('-')[0]} " + numa_text.format(binary=argv[0], first=first))
+    end = _TOP_OF_MMAP
+    for backend in cmdline.memory_backends:
+        size = backend.size_bytes or 0
+        start = end - size - (2 << 20)  # each backend 2 MiB aligned, with room for its guard page
+        start -= start % (2 << 20)
+        if backend.type == "memory-backend-file":
+            directory = (backend.mem_path or "").rstrip("/")
+            path = f"{directory}/qemu_back_mem.{backend.id}.Xk3q9A (deleted)"
+        else:
+            path = "/dev/zero (deleted)"
+        maps.append(f"{start:x}-{start + size:x} rw-s 00000000 00:01 {4096 + len(maps)} {path}")
+        maps.append(f"{start + size:x}-{start + size + 4096:x} ---p 00000000 00:00 0")
+        bound = backend.policy == "bind" and backend.host_nodes and "memory-not-bound" not in faults
+        policy_nodes = sorted(backend.host_nodes) if bound else memory_nodes
+        policy = f"bind:{format_cpulist(backend.host_nodes)}" if bound else "default"
+        resident = size // (PAGE_KB * 1024) // TOUCHED_SHARE
+        share = proportional_split(resident, dict.fromkeys(policy_nodes, 1)) if resident else {}
+        tokens = [f"{start:x}", policy, "file=" + path.replace(" ", "\\040")]
+        if resident:
+            tokens += [f"dirty={resident}", "active=0"]
+            tokens += [f"N{node}={count}" for node, count in sorted(share.items()) if count]
+        numa.append(" ".join([*tokens, f"kernelpagesize_kB={PAGE_KB}"]))
+        numa.append(f"{start + size:x} default")
+        end = start
+    by_address = lambda line: int(re.split(r"[- ]", line, maxsplit=1)[0], 16)  # noqa: E731
+    return "\n".join(sorted(maps, key=by_address)) + "\n", "\n".join(sorted(numa, key=by_address)) + "\n"

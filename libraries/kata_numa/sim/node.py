@@ -37,6 +37,7 @@ from .kata_rules import (
     guest_report,
     host_report,
     layout_sandbox,
+    memory_maps,
     place_vcpus,
     qemu_argv,
     settings_from_config,
@@ -376,6 +377,9 @@ class SimulatedNode:
             [SimThread(sandbox.shim_pid, "containerd-shim", every_cpu)],
         )
         write_process(self.proc, sandbox.qemu_pid, argv, sandbox.threads)
+        maps, numa_maps = memory_maps(argv, self.topology, layout.faults)
+        write_atomic(self.proc / str(sandbox.qemu_pid) / "maps", maps.encode())
+        write_atomic(self.proc / str(sandbox.qemu_pid) / "numa_maps", numa_maps.encode())
         write_process(
             self.proc,
             sandbox.virtiofsd_pid,
