@@ -10,7 +10,6 @@ Run: ``make benchmark`` (or ``PYTHONPATH=libraries:tests .venv/bin/python benchm
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from helpers.qemu import QEMU, kvm_usable  # noqa: E402
 from helpers.sshd import start_sshd  # noqa: E402
@@ -31,6 +30,7 @@ from kata_numa.memory import (  # noqa: E402
 )
 from kata_numa.qemu import parse_qemu_argv  # noqa: E402
 from ssh_host_access import SshHostAccess  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 RUNS = 9
 BACKENDS = 8
@@ -66,12 +66,7 @@ def start(kvm: bool) -> tuple[subprocess.Popen, list[str]]:
 
 
 def median_ms(action) -> float:
-    timings = []
-    for _ in range(RUNS):
-        begin = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - begin)
-    return statistics.median(timings) * 1000
+    return median_seconds(action, RUNS) * 1000
 
 
 def main() -> int:

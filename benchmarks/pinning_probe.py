@@ -13,16 +13,15 @@ Run: ``make benchmark`` (or ``PYTHONPATH=libraries:tests python benchmarks/pinni
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
+import timing  # noqa: E402
 from helpers.thread_farm import start_farm, stop_farm  # noqa: E402
 from kata_numa.hostaccess import LocalHostAccess  # noqa: E402
 from kata_numa.placement import analyse_pinning  # noqa: E402
@@ -36,12 +35,7 @@ GOAL_CLI = 4.0
 
 
 def median_seconds(action, runs: int = RUNS) -> float:
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
+    return timing.median_seconds(action, runs)
 
 
 def main() -> int:

@@ -9,14 +9,12 @@ Run: ``make benchmark`` (or ``PYTHONPATH=libraries:tests .venv/bin/python benchm
 from __future__ import annotations
 
 import re
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests"), str(ROOT / "tests" / "suites")]
+sys.path[:0] = [str(ROOT / "libraries"), str(ROOT / "tests"), str(ROOT / "tests" / "suites"), str(ROOT / "benchmarks")]
 
 from helpers.qemu import pin_vcpus_like_kata, start_paused_qemu  # noqa: E402
 from helpers.sshd import start_sshd  # noqa: E402
@@ -26,17 +24,13 @@ from kata_numa.procfs import read_threads  # noqa: E402
 from kata_numa.sysfs import read_host_topology  # noqa: E402
 from robotrun import run_suites  # noqa: E402
 from ssh_host_access import SshHostAccess  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 RUNS = 9
 
 
 def median_ms(action) -> float:
-    timings = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings) * 1000
+    return median_seconds(action, RUNS) * 1000
 
 
 def main() -> int:

@@ -11,26 +11,20 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .cpuset import format_cpulist
 from .errors import KataNumaError
 from .guest import guest_report_as_json, parse_guest_report
 from .hostaccess import LocalHostAccess
-from .memory import (
-    BackendMemory,
-    ProcessMemory,
-    check_memory_bound_in_kernel,
-    check_pages_on_bound_nodes,
-    match_backends,
-    memory_as_json,
-    pages_text,
-    read_process_memory,
-)
 from .placement import analyse_pinning, pinning_as_json, pinning_lines
 from .procfs import find_sandbox_qemu, read_cmdline, read_threads
 from .qemu import QemuCommandLine, argv_from_text, parse_qemu_argv, qemu_as_json
 from .sysfs import GPU_CLASSES, HostTopology, read_host_topology, topology_as_json
+
+if TYPE_CHECKING:
+    from .memory import BackendMemory, ProcessMemory
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -185,6 +179,8 @@ def _qemu_args(args: argparse.Namespace) -> dict | list[str]:
 
 
 def _memory(args: argparse.Namespace) -> dict | list[str]:
+    from .memory import match_backends, memory_as_json, read_process_memory  # only this command pays its import
+
     access = _access(args)
     cmdline = parse_qemu_argv(read_cmdline(access, args.pid))
     memory = read_process_memory(access, args.pid)
@@ -196,6 +192,8 @@ def _memory(args: argparse.Namespace) -> dict | list[str]:
 
 def memory_lines(memory: ProcessMemory, placements: Sequence[BackendMemory]) -> list[str]:
     """The text form of ``memory``: one line per backend, then the verdicts, then lines not understood."""
+    from .memory import check_memory_bound_in_kernel, check_pages_on_bound_nodes, pages_text
+
     lines = []
     for item in placements:
         if item.mapping is None:
