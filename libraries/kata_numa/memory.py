@@ -177,7 +177,12 @@ def _kind_of_backend(backend: MemoryBackend) -> str:
 
 
 def mapping_can_hold(mapping: MemoryMapping, backend: MemoryBackend) -> bool:
-    """Same size and the kind of memory the backend allocates (anonymous, a file under mem-path, a memfd)."""
+    """Same size and the kind of memory the backend allocates.
+
+    Anonymous RAM (private, or shared as ``/dev/zero``) never in huge pages;
+    a file under ``mem-path`` (huge or not, as the file system decides); a
+    memfd, in huge pages of ``hugetlbsize`` exactly when ``hugetlb=on``.
+    """
     if backend.size_bytes is None or mapping.size != backend.size_bytes:
         return False
     path = mapping.path.removesuffix(" (deleted)")
@@ -185,16 +190,25 @@ def mapping_can_hold(mapping: MemoryMapping, backend: MemoryBackend) -> bool:
     if kind == "ram":
         return not mapping.huge and path in {"", "/dev/zero"}
     if kind == "memfd":
-        return path.startswith("/memfd:")
+        if backend.hugetlb != mapping.huge:
+            return False
+        wanted_kb = backend.hugetlb_size_bytes // 1024 if backend.hugetlb_size_bytes else None
+        return path.startswith("/memfd:") and (wanted_kb is None or mapping.page_size_kb == wanted_kb)
     mem_path = (backend.mem_path or "").rstrip("/")
     return bool(mem_path) and (path == mem_path or path.startswith(mem_path + "/"))
 
 
 def match_backends(cmdline: QemuCommandLine, memory: ProcessMemory) -> tuple[BackendMemory, ...]:
     """Each backend with its mapping; same-size backends of one kind in creation order, highest address first."""
-    groups: dict[tuple[str, int | None, str | None], list[MemoryBackend]] = {}
+    groups: dict[tuple, list[MemoryBackend]] = {}  # backends no mapping could tell apart
     for backend in cmdline.memory_backends:
-        key = (_kind_of_backend(backend), backend.size_bytes, backend.mem_path)
+        key = (
+            _kind_of_backend(backend),
+            backend.size_bytes,
+            backend.mem_path,
+            backend.hugetlb,
+            backend.hugetlb_size_bytes,
+        )
         groups.setdefault(key, []).append(backend)
     found: dict[str, BackendMemory] = {}
     for backends in groups.values():

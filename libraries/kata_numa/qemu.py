@@ -134,6 +134,8 @@ class MemoryBackend:
     policy: str | None
     mem_path: str | None = None
     prealloc: bool = False
+    hugetlb: bool = False  # memory-backend-memfd,hugetlb=on
+    hugetlb_size_bytes: int | None = None  # hugetlbsize= (None: the system's default huge page)
 
     @property
     def size_mib(self) -> float | None:
@@ -379,6 +381,12 @@ def _parse_backend(option: Option) -> MemoryBackend:
         policy=value.get("policy"),
         mem_path=value.get("mem-path"),
         prealloc=value.get("prealloc") in ("on", "yes", "true"),
+        hugetlb=value.get("hugetlb") in ("on", "yes", "true"),
+        hugetlb_size_bytes=(
+            parse_size(value.get("hugetlbsize") or "", what=f"memory backend {backend_id} hugetlbsize")
+            if value.get("hugetlbsize")
+            else None
+        ),
     )
 
 

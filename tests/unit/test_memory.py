@@ -220,3 +220,27 @@ def test_reader_names_the_files_it_cannot_read(tmp_path):
     access = LocalHostAccess("/", mounts={"/proc": str(tmp_path / "proc")})
     with pytest.raises(InputError, match=r"cannot read /proc/5/numa_maps: is process 5 gone"):
         read_process_memory(access, 5)
+
+
+def test_memfd_backends_are_told_apart_by_huge_page_size():
+    argv = [
+        "qemu",
+        "-object",
+        "memory-backend-memfd,id=small,size=1G,host-nodes=0,policy=bind",
+        "-object",
+        "memory-backend-memfd,id=huge,size=1G,hugetlb=on,hugetlbsize=1G,host-nodes=1,policy=bind",
+    ]
+    maps = (
+        "7f0000000000-7f0040000000 rw-s 00000000 00:01 5 /memfd:small (deleted)\n"
+        "7e0000000000-7e0040000000 rw-s 00000000 00:0f 6 /memfd:huge (deleted)"
+    )
+    numa = (
+        "7f0000000000 bind:0 file=/memfd:small\\040(deleted) dirty=2 N0=2 kernelpagesize_kB=4\n"
+        "7e0000000000 bind:1 file=/memfd:huge\\040(deleted) huge dirty=1 N1=1 kernelpagesize_kB=1048576"
+    )
+    placements = match_backends(parse_qemu_argv(argv), parse_process_memory(1, maps, numa))
+    assert [(p.backend.id, p.mapping.kernel_policy) for p in placements] == [("small", "bind:0"), ("huge", "bind:1")]
+    wrong_size = [a.replace("hugetlbsize=1G", "hugetlbsize=2M") for a in argv]
+    placements = match_backends(parse_qemu_argv(wrong_size), parse_process_memory(1, maps, numa))
+    assert placements[1].mapping is None
+    assert "memory backend huge (1024 MiB): 0 mapping(s) of this size and kind" in placements[1].problem
