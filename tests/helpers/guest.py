@@ -260,18 +260,19 @@ def kernel_panic_line(console: str) -> str | None:
 def boot_guest(argv: Sequence[str], console: Path, *, timeout: float = 30.0) -> GuestBoot:
     """Boots until the end marker, QEMU's exit or ``timeout``; QEMU never outlives the call."""
     console.unlink(missing_ok=True)
+    qemu_log = console.with_name(console.name + ".qemu")  # QEMU's own messages, kept out of a pipe that could fill
     started = time.monotonic()
-    process = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        reason = _wait_for_marker(process, console, started + timeout)
-    finally:
-        _stop(process)
+    with qemu_log.open("wb") as log:
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            reason = _wait_for_marker(process, console, started + timeout)
+        finally:
+            _stop(process)
     text = console.read_text(errors="replace") if console.exists() else ""
     output = probe_output_of(text)
-    qemu_said = process.stdout.read().decode(errors="replace").strip() if process.stdout else ""
-    process.stdout.close() if process.stdout else None
+    qemu_said = qemu_log.read_text(errors="replace").strip()
     if reason is not None or output is None:
         why = reason or "the guest stopped without printing the probe's end marker"
         extra = f"\nQEMU said: {qemu_said}" if qemu_said else ""

@@ -211,7 +211,9 @@ def test_leftover_over_a_foreign_dropin_keeps_the_operators_file(tmp_path):
 
 
 def test_placement_waits_for_the_runtime(tmp_path):
-    node = make_node(tmp_path)
+    # placement at a later read than this test makes: with 1, the runtime would place the threads
+    # while the first probe is still reading them, and the count would depend on scheduling
+    node = make_node(tmp_path, placement_reads=1000)
     enable_numa(node)
     node.create_pod("default", pod_manifest("p", cpu="64", memory="8Gi"))
     node.get_pod("default", "p")

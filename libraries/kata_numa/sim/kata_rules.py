@@ -570,5 +570,9 @@ def memory_maps(argv: Sequence[str], topology: HostTopology, faults: frozenset[s
         numa.append(" ".join([*tokens, f"kernelpagesize_kB={PAGE_KB}"]))
         numa.append(f"{start + size:x} default")
         end = start
-    by_address = lambda line: int(re.split(r"[- ]", line, maxsplit=1)[0], 16)  # noqa: E731
-    return "\n".join(sorted(maps, key=by_address)) + "\n", "\n".join(sorted(numa, key=by_address)) + "\n"
+    return "\n".join(sorted(maps, key=_start_address)) + "\n", "\n".join(sorted(numa, key=_start_address)) + "\n"
+
+
+def _start_address(line: str) -> int:
+    """The address a ``maps`` (``start-end ...``) or ``numa_maps`` (``start ...``) line begins with."""
+    return int(re.split(r"[- ]", line, maxsplit=1)[0], 16)
