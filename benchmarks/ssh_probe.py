@@ -59,15 +59,7 @@ def main() -> int:
     finally:
         qemu.stop()
     try:
-        run_suites(
-            work / "suite",
-            log=True,
-            HOST_ACCESS="ssh",
-            NODE_SSH_HOST="127.0.0.1",
-            NODE_SSH_PORT=str(server.port),
-            NODE_SSH_USER=server.user,
-            NODE_SSH_KEY=str(server.key),
-        )
+        run_suites(work / "suite", log=True, **server.suite_variables())
     finally:
         server.stop()
     output = (work / "suite" / "output.xml").read_text()

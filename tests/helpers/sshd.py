@@ -23,6 +23,16 @@ class Sshd:
     process: subprocess.Popen
     user: str
 
+    def suite_variables(self, key: Path | None = None) -> dict[str, str]:
+        """The suite settings that reach the node through this server (``key`` instead of the server's own)."""
+        return {
+            "HOST_ACCESS": "ssh",
+            "NODE_SSH_HOST": "127.0.0.1",
+            "NODE_SSH_PORT": str(self.port),
+            "NODE_SSH_USER": self.user,
+            "NODE_SSH_KEY": str(key or self.key),
+        }
+
     def stop(self) -> None:
         """Stops the server (connections it serves are cut)."""
         self.process.terminate()

@@ -207,6 +207,12 @@ def test_guest_distances_equal_the_numa_dist_options(booted):
     assert booted.real.distances == expected
 
 
+def bus_of(bdf: str) -> int:
+    """The bus number of a normalised address ``0000:41:00.0`` (the parser normalises every BDF)."""
+    _domain, bus, _slot = bdf.split(":")
+    return int(bus, 16)
+
+
 def expected_guest_node_of_bus(bus: int, cmdline: QemuCommandLine) -> int | None:
     """The pxb-pcie whose bus range holds ``bus`` gives its numa_node; pcie.0 (bus 0) gives none."""
     owners = [pxb for pxb in cmdline.pxbs if pxb.bus_nr is not None and pxb.bus_nr <= bus]
@@ -215,13 +221,11 @@ def expected_guest_node_of_bus(bus: int, cmdline: QemuCommandLine) -> int | None
 
 def test_devices_report_the_numa_node_of_their_pxb_and_none_on_pcie0(booted):
     seen = {bdf: device.numa_node for bdf, device in booted.real.pci.items()}
-    expected = {bdf: expected_guest_node_of_bus(int(bdf.split(":")[1], 16), booted.cmdline) for bdf in seen}
+    expected = {bdf: expected_guest_node_of_bus(bus_of(bdf), booted.cmdline) for bdf in seen}
     assert seen == expected
-    behind_pxb = [
-        bdf for bdf, device in booted.real.pci.items() if _is_stand_in(device) and int(bdf.split(":")[1], 16) > 0
-    ]
+    behind_pxb = [bdf for bdf, device in booted.real.pci.items() if _is_stand_in(device) and bus_of(bdf) > 0]
     assert len(behind_pxb) == len(booted.layout.devices)  # every passed-through device showed up
-    assert any(int(bdf.split(":")[1], 16) == 0 and _is_stand_in(d) for bdf, d in booted.real.pci.items())
+    assert any(bus_of(bdf) == 0 and _is_stand_in(d) for bdf, d in booted.real.pci.items())
 
 
 def _is_stand_in(device) -> bool:
@@ -235,9 +239,7 @@ def test_simulated_guest_report_equals_the_real_one(booted):
     assert simulated.cpulists == real.cpulists
     assert simulated.distances == real.distances
     real_devices = {
-        bdf: device.numa_node
-        for bdf, device in real.pci.items()
-        if _is_stand_in(device) and int(bdf.split(":")[1], 16) > 0
+        bdf: device.numa_node for bdf, device in real.pci.items() if _is_stand_in(device) and bus_of(bdf) > 0
     }
     assert simulated.gpus == real_devices  # the GPU the model places is where the stand-in showed up
 

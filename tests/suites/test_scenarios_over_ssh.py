@@ -15,11 +15,7 @@ def test_every_scenario_over_ssh_without_leaking_secrets(server, tmp_path):
     result = run_suites(
         tmp_path,
         log=True,
-        HOST_ACCESS="ssh",
-        NODE_SSH_HOST="127.0.0.1",
-        NODE_SSH_PORT=str(server.port),
-        NODE_SSH_USER=server.user,
-        NODE_SSH_KEY=str(server.key),
+        **server.suite_variables(),
         NODE_SSH_KNOWN_HOSTS=str(server.known_hosts),
         SIM_TOKEN=TOKEN,
     )
@@ -41,11 +37,7 @@ def test_a_wrong_key_stops_the_run_at_setup_with_the_reason(server, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     result = run_suites(
         tmp_path / "out",
-        HOST_ACCESS="ssh",
-        NODE_SSH_HOST="127.0.0.1",
-        NODE_SSH_PORT=str(server.port),
-        NODE_SSH_USER=server.user,
-        NODE_SSH_KEY=str(other),
+        **server.suite_variables(key=other),
     )
     assert result.returncode != 0
     assert "cannot log in to" in result.suite_message
